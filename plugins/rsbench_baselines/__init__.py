@@ -1,0 +1,1 @@
+"""Baseline backbones (ResNet, ViT, Swin through mmpretrain) as an rsbench plugin."""

@@ -1,0 +1,1 @@
+"""Scene-classification evaluations (AID, ...) as an rsbench plugin."""

@@ -1,0 +1,104 @@
+"""Single-label scene classification (AID, RESISC-45, ...) on mmpretrain: OA on the test part
+of a per-class training-ratio split."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from rsbench.catalog import BackboneInfo
+from rsbench.spec import RunSpec
+from rsbench.task import Task
+from rsbench_classification.folder_per_class import split_per_class
+
+#: Per-band RGB statistics (ImageNet's, the convention of the scene-classification papers).
+RGB_MEAN = (123.675, 116.28, 103.53)
+RGB_STD = (58.395, 57.12, 57.375)
+
+
+class SceneClassificationTask(Task):
+    default_scope = "mmpretrain"
+    imports = ("mmpretrain.models", "mmpretrain.datasets", "mmpretrain.evaluation",
+               "rsbench_classification.classifier")
+
+    def check_data(self, root: Path, spec: RunSpec) -> dict[str, Any]:
+        data = self.dataset.check(root)
+        opts = spec.with_options(dict(self.info.options))
+        data["train"], data["test"] = split_per_class(data["samples"], float(opts["train_ratio"]),
+                                                      int(opts["split_seed"]))
+        # Images are resized to their native size capped at max_size (AID's 600 px -> 224).
+        data["img_size"] = min(max(data["image_size"]), int(opts["max_size"]))
+        data["options"] = opts
+        return data
+
+    def build_config(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any],
+                     work_dir: Path) -> dict[str, Any]:
+        opts = data["options"]
+        classes = data["classes"]
+        splits = work_dir / "splits"
+        splits.mkdir(parents=True, exist_ok=True)
+        for name in ("train", "test"):
+            (splits / f"{name}.txt").write_text("".join(f"{p} {y}\n" for p, y in data[name]))
+
+        batch = spec.batch_size or int(opts["batch_size"])
+        iters_per_epoch = math.ceil(len(data["train"]) / batch)
+        max_iters = spec.max_iters or iters_per_epoch * int(opts["epochs"])
+        lr = spec.lr or float(opts["lr"])
+        size = data["img_size"]
+        frozen = spec.protocol in ("frozen", "linear")
+
+        def dataset(name: str, pipeline: list[dict[str, Any]]) -> dict[str, Any]:
+            return dict(type="CustomDataset", data_root=data["root"], data_prefix="",
+                        ann_file=str(splits / f"{name}.txt"), with_label=True,
+                        metainfo=dict(classes=classes), pipeline=pipeline)
+
+        load = [dict(type="LoadImageFromFile"), dict(type="Resize", scale=(size, size))]
+        train_pipeline = [*load, dict(type="RandomFlip", prob=0.5, direction="horizontal"), dict(type="PackInputs")]
+        test_pipeline = [*load, dict(type="PackInputs")]
+        warmup = max_iters // 20
+        schedule = [dict(type="LinearLR", start_factor=0.01, by_epoch=False, begin=0, end=warmup)] if warmup else []
+        schedule.append(dict(type="CosineAnnealingLR", by_epoch=False, begin=warmup, end=max_iters, eta_min=lr * 0.01))
+        return dict(
+            default_scope=self.default_scope,
+            model=dict(
+                type="RSBPooledClassifier",
+                backbone=backbone.config(checkpoint=spec.checkpoint, strict=spec.strict_load, frozen=frozen),
+                head=dict(type="LinearClsHead", num_classes=len(classes), in_channels=backbone.pooled_channels,
+                          loss=dict(type="CrossEntropyLoss", loss_weight=1.0), topk=(1,)),
+                data_preprocessor=dict(type="ClsDataPreprocessor", mean=list(RGB_MEAN), std=list(RGB_STD),
+                                       to_rgb=True, num_classes=len(classes)),
+            ),
+            train_dataloader=dict(batch_size=batch, num_workers=spec.num_workers,
+                                  sampler=dict(type="InfiniteSampler", shuffle=True),
+                                  dataset=dataset("train", train_pipeline)),
+            train_cfg=dict(by_epoch=False, max_iters=max_iters),
+            test_dataloader=dict(batch_size=max(batch, 32), num_workers=spec.num_workers,
+                                 sampler=dict(type="DefaultSampler", shuffle=False),
+                                 dataset=dataset("test", test_pipeline)),
+            test_evaluator=dict(type="Accuracy", topk=(1,)),
+            test_cfg=dict(),
+            optim_wrapper=dict(optimizer=dict(type="AdamW", lr=lr, weight_decay=0.05),
+                               clip_grad=dict(max_norm=5.0)),
+            param_scheduler=schedule,
+            default_hooks=dict(
+                timer=dict(type="IterTimerHook"),
+                logger=dict(type="LoggerHook", interval=50),
+                param_scheduler=dict(type="ParamSchedulerHook"),
+                checkpoint=dict(type="CheckpointHook", by_epoch=False, interval=max(1, max_iters // 4),
+                                max_keep_ckpts=1, save_last=True),
+                sampler_seed=dict(type="DistSamplerSeedHook"),
+            ),
+            randomness=dict(seed=spec.seed, deterministic=spec.device == "cpu"),
+            env_cfg=dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
+                         dist_cfg=dict(backend="nccl" if spec.device == "cuda" else "gloo")),
+            launcher="none",
+            resume=True,
+        )
+
+    def metric_value(self, metrics: dict[str, Any]) -> float:
+        return float(metrics["accuracy/top1"])
+
+    def row_fields(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any]) -> dict[str, Any]:
+        return {"normalization": f"mean={list(RGB_MEAN)} std={list(RGB_STD)} (RGB, 0-255)",
+                "adapter": "none"}

@@ -1,0 +1,152 @@
+"""The one backbone contract every rsbench backbone follows (built-in or plugin).
+
+A backbone is an mmengine ``BaseModule`` registered in mmengine's **root** ``MODELS`` under a
+unique name, so mmseg, mmdet, mmrotate and mmpretrain configs can all name it without a scope.
+
+Contract (checked for every registered backbone by ``tests/test_backbone_contract.py``):
+
+* class attributes / instance attributes ``modalities`` (modality -> band names),
+  ``out_channels`` and ``out_strides`` (one per output map), ``pooled_channels``;
+* ``forward(inputs)`` returns a tuple of NCHW maps, map ``i`` with ``out_channels[i]`` channels
+  at ``1/out_strides[i]`` of the input size. ``inputs`` is a ``(B, C, H, W)`` tensor for the
+  backbone's first modality, or a mapping ``modality -> (B, C, H, W) | (B, T, C, H, W)`` with
+  optional ``"dates"`` (a mapping ``modality -> (B, T)`` integer day-of-year, 1..366) and
+  ``"latlon"`` ((B, 2) degrees latitude, longitude) entries;
+* ``example_inputs(batch, size)`` returns a valid input for tests and benchmarks;
+* ``forward_pooled(inputs)`` returns a ``(B, pooled_channels)`` vector for image-level heads;
+* ``checkpoint=`` loads weights-only state dicts after initialisation (``init_weights``),
+  mapping official key names through ``map_checkpoint_keys``; ``strict`` reports mismatches;
+* ``frozen=True`` stops gradients and keeps the backbone in eval mode (frozen/linear protocols).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from rsbench.checkpoint import KeyReport, load_into, read_state_dict
+
+
+class RSBackbone(BaseModule):
+    modalities: Mapping[str, tuple[str, ...]] = {}
+    out_channels: tuple[int, ...] = ()
+    out_strides: tuple[int, ...] = ()
+    pooled_channels: int = 0
+
+    def __init__(
+        self,
+        checkpoint: str | None = None,
+        strict: bool = True,
+        frozen: bool = False,
+        init_cfg: Any = None,
+    ) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.checkpoint = checkpoint
+        self.strict = strict
+        self.frozen = frozen
+        self.key_report: KeyReport | None = None
+
+    # -- inputs -----------------------------------------------------------------
+    def primary(self, inputs: Tensor | Mapping[str, Any]) -> Tensor:
+        """The tensor of the first declared modality (single-modal backbones use only this)."""
+        if isinstance(inputs, Tensor):
+            return inputs
+        for modality in self.modalities:
+            if modality in inputs:
+                return inputs[modality]
+        raise ValueError(
+            f"{type(self).__name__} takes modalities {list(self.modalities)}; got {sorted(inputs)}"
+        )
+
+    def check_bands(self, modality: str, x: Tensor) -> None:
+        expected = len(self.modalities[modality])
+        if x.shape[-3] != expected:
+            bands = ", ".join(self.modalities[modality])
+            raise ValueError(
+                f"{type(self).__name__}: modality {modality!r} expects {expected} bands ({bands}) "
+                f"as (B, {expected}, H, W); got shape {tuple(x.shape)}"
+            )
+
+    def example_inputs(self, batch: int = 2, size: int = 64) -> Tensor | dict[str, Any]:
+        """A valid random input: the first modality at ``size`` x ``size``."""
+        bands = len(next(iter(self.modalities.values())))
+        return torch.randn(batch, bands, size, size)
+
+    # -- outputs ----------------------------------------------------------------
+    def forward_pooled(self, inputs: Tensor | Mapping[str, Any]) -> Tensor:
+        return self(inputs)[-1].mean(dim=(2, 3))
+
+    # -- weights ----------------------------------------------------------------
+    def map_checkpoint_keys(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Rename official checkpoint keys to this module's names (identity by default)."""
+        return state
+
+    def load_checkpoint(self, path: str, strict: bool | None = None) -> KeyReport:
+        state = self.map_checkpoint_keys(read_state_dict(path))
+        self.key_report = load_into(self, state, strict=self.strict if strict is None else strict,
+                                    source=f"checkpoint {path}")
+        return self.key_report
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        if self.checkpoint:
+            self.load_checkpoint(self.checkpoint)
+        self._apply_freeze()
+
+    def _apply_freeze(self) -> None:
+        if self.frozen:
+            for p in self.parameters():
+                p.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> RSBackbone:
+        self._apply_freeze()
+        super().train(mode and not self.frozen)
+        return self
+
+
+@contextmanager
+def _parameters_on_meta() -> Iterator[None]:
+    """Build modules whose constructors compute on tensors (``.item()`` fails on the meta
+    device): parameters are created uninitialised (pages never touched) and moved to meta
+    as soon as they are registered."""
+    register = nn.Module.register_parameter
+    inits = {name: getattr(nn.init, name) for name in _INIT_FUNCTIONS}
+
+    def register_on_meta(module: nn.Module, name: str, param: nn.Parameter | None) -> None:
+        register(module, name, param)
+        if param is not None and param.device.type != "meta":
+            module._parameters[name] = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+
+    nn.Module.register_parameter = register_on_meta  # type: ignore[method-assign]
+    for name in inits:
+        setattr(nn.init, name, lambda tensor, *args, **kwargs: tensor)
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter = register  # type: ignore[method-assign]
+        for name, fn in inits.items():
+            setattr(nn.init, name, fn)
+
+
+_INIT_FUNCTIONS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",
+                   "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_")
+
+
+def count_parameters(config: Mapping[str, Any]) -> int:
+    """Count a backbone's parameters without allocating them (meta device, or meta parameters
+    for constructors that compute on tensors)."""
+    from mmengine.registry import MODELS
+
+    try:
+        with torch.device("meta"):
+            model = MODELS.build(dict(config))
+    except (RuntimeError, NotImplementedError):
+        with _parameters_on_meta():
+            model = MODELS.build(dict(config))
+    return sum(p.numel() for p in model.parameters())

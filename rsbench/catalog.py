@@ -1,0 +1,194 @@
+"""What plugins declare: light, typed records of backbones, datasets, tasks and executors.
+
+These records are plain data so that listing and describing never imports torch or
+OpenMMLab; heavy objects are named by import path (``"pkg.module:attr"``) and loaded on use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from rsbench.errors import DuplicateNameError, UnknownNameError
+
+#: Modality keys shared by backbones and tasks. Bands are named per modality.
+MODALITIES: dict[str, str] = {
+    "hr": "very-high-resolution optical (RGB, optionally NIR)",
+    "sar": "very-high-resolution SAR (one band)",
+    "s2": "Sentinel-2 multispectral (time series allowed)",
+    "s1": "Sentinel-1 SAR, VV and VH (time series allowed)",
+}
+
+
+def load_object(path: str) -> Any:
+    """Import ``"package.module:attr"`` (attr may be dotted) and return the attribute."""
+    module_name, _, attr = path.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in filter(None, attr.split(".")):
+        obj = getattr(obj, part)
+    return obj
+
+
+@dataclass(frozen=True)
+class BackboneInfo:
+    """A backbone preset: ``mm_type`` + ``kwargs`` is the mmengine ``MODELS`` config.
+
+    ``builder`` is the module path whose import registers ``mm_type`` into the root registry.
+    ``params`` is declared so ``rsbench info`` is instant; a test checks it against a count on
+    the meta device.
+    """
+
+    name: str
+    builder: str
+    mm_type: str
+    modalities: Mapping[str, tuple[str, ...]]
+    out_channels: tuple[int, ...]
+    out_strides: tuple[int, ...]
+    pooled_channels: int
+    params: int
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    family: str = "baseline"
+    description: str = ""
+    input_rule: str = "H and W multiples of 32"
+    temporal: bool = False
+    tiny: bool = False
+    #: Input size used by contract tests and the meta-device count.
+    test_size: int = 64
+
+    def config(self, **overrides: Any) -> dict[str, Any]:
+        """The mmengine model config of this preset (``type`` plus keyword arguments)."""
+        return {"type": self.mm_type, **dict(self.kwargs), **overrides}
+
+    def import_builder(self) -> Any:
+        return load_object(self.builder)
+
+
+@dataclass(frozen=True)
+class BackbonePrefix:
+    """A family of backbones named ``<prefix>:<anything>`` (e.g. ``timm:convnext_tiny``).
+
+    ``resolver`` ("pkg.mod:fn") maps a full name to a :class:`BackboneInfo`; it may import
+    heavy libraries, since it runs only when such a name is used.
+    """
+
+    name: str  # the prefix, without the colon
+    resolver: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A dataset in its official on-disk layout."""
+
+    name: str
+    title: str
+    layout: str
+    classes: tuple[str, ...]
+    checker: str  # "pkg.mod:fn" -> fn(root: Path) -> dict summary, raises DataLayoutError
+    fixture: str  # "pkg.mod:fn" -> fn(out: Path, seed: int = 0) -> Path
+    citation: str = ""
+
+    def check(self, root: Any) -> dict[str, Any]:
+        return load_object(self.checker)(root)
+
+    def write_fixture(self, out: Any, seed: int = 0) -> Any:
+        return load_object(self.fixture)(out, seed=seed)
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """One evaluation: a dataset, a protocol family, a metric and how it is computed."""
+
+    name: str
+    title: str
+    family: str
+    dataset: str
+    builder: str  # "pkg.mod:Class" implementing rsbench.task.Task
+    metric: str
+    metric_definition: str
+    modalities: Mapping[str, tuple[str, ...]]
+    splits: tuple[str, ...] = ("test",)
+    default_split: str = "test"
+    higher_is_better: bool = True
+    options: Mapping[str, Any] = field(default_factory=dict)
+    evaluation_of: tuple[str, ...] = ()  # which paper suites list it: "skysense", "mars"
+
+    def import_builder(self) -> Any:
+        return load_object(self.builder)
+
+
+@dataclass(frozen=True)
+class ExecutorInfo:
+    name: str
+    builder: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ReportSectionInfo:
+    name: str
+    builder: str
+    description: str = ""
+
+
+T = TypeVar("T", BackboneInfo, BackbonePrefix, DatasetInfo, TaskInfo, ExecutorInfo, ReportSectionInfo)
+
+
+class Registry(Generic[T]):
+    """A name -> record map that remembers which plugin registered each name."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+        self.owner: dict[str, str] = {}
+
+    def add(self, item: T, plugin: str) -> None:
+        if item.name in self._items:
+            raise DuplicateNameError(
+                f"{self.kind} {item.name!r} registered by plugin {plugin!r} "
+                f"is already registered by plugin {self.owner[item.name]!r}"
+            )
+        self._items[item.name] = item
+        self.owner[item.name] = plugin
+
+    def get(self, name: str) -> T:
+        try:
+            return self._items[name]
+        except KeyError:
+            raise UnknownNameError(self.kind, name, self._items) from None
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self._items[n] for n in self.names())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass
+class Catalog:
+    backbones: Registry[BackboneInfo] = field(default_factory=lambda: Registry("backbone"))
+    backbone_prefixes: Registry[BackbonePrefix] = field(
+        default_factory=lambda: Registry("backbone prefix")
+    )
+    datasets: Registry[DatasetInfo] = field(default_factory=lambda: Registry("dataset"))
+    tasks: Registry[TaskInfo] = field(default_factory=lambda: Registry("task"))
+    executors: Registry[ExecutorInfo] = field(default_factory=lambda: Registry("executor"))
+    report_sections: Registry[ReportSectionInfo] = field(
+        default_factory=lambda: Registry("report section")
+    )
+
+    def backbone(self, name: str) -> BackboneInfo:
+        """Look up a backbone by name, or through its prefix family (``timm:<model>``)."""
+        prefix, sep, _ = name.partition(":")
+        if sep and name not in self.backbones and prefix in self.backbone_prefixes:
+            info: BackboneInfo = load_object(self.backbone_prefixes.get(prefix).resolver)(name)
+            return info
+        return self.backbones.get(name)

@@ -1,0 +1,284 @@
+"""The ``rsbench`` command line.
+
+Listing and describing (``--help``, ``list``, ``plugins``, ``info``) read plugin declarations
+only and never import torch or OpenMMLab; the stack is imported when a run starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from rsbench import __version__
+from rsbench.errors import RsbenchError
+from rsbench.plugins import get_catalog, get_host
+
+console = Console()
+err_console = Console(stderr=True)
+DATA_ENV = "RSBENCH_DATA_ROOT"
+
+
+def _emit_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, indent=2, default=str))
+
+
+class RsbenchGroup(click.Group):
+    """Turns rsbench's own errors into one red line and exit code 2, without a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RsbenchError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            sys.exit(2)
+
+
+@click.group(cls=RsbenchGroup)
+@click.version_option(__version__, prog_name="rsbench")
+def main() -> None:
+    """Benchmark remote-sensing backbones on standard downstream evaluations."""
+
+
+# -- run ------------------------------------------------------------------------------------
+def _parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise RsbenchError(f"--option {pair!r}: expected KEY=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _default_data_root(task: str) -> str | None:
+    base = os.environ.get(DATA_ENV)
+    if not base:
+        return None
+    return str(Path(base) / get_catalog().tasks.get(task).dataset)
+
+
+@main.command()
+@click.option("--backbone", "-b", required=True, help="Backbone name (rsbench list backbones) or timm:<model>.")
+@click.option("--task", "-t", required=True, help="Evaluation name (rsbench list tasks).")
+@click.option("--data-root", type=click.Path(), help=f"Dataset folder in its official layout (default: ${DATA_ENV}/<dataset>).")
+@click.option("--checkpoint", type=click.Path(), help="Backbone weights (.pth/.safetensors), loaded weights-only.")
+@click.option("--no-strict-load", is_flag=True, help="Load the matching part of a checkpoint instead of failing.")
+@click.option("--protocol", default="finetune", show_default=True, help="finetune | frozen | linear")
+@click.option("--split", help="Evaluation split (default: the task's).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--max-iters", type=int, help="Override the task's training length.")
+@click.option("--batch-size", type=int, help="Override the task's batch size.")
+@click.option("--lr", type=float, help="Override the task's learning rate.")
+@click.option("--work-dir", type=click.Path(), help="Where configs, logs and checkpoints go.")
+@click.option("--device", default="cpu", show_default=True, help="cpu | cuda")
+@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="Task option, e.g. train_ratio=0.5.")
+@click.option("--results", default="results", show_default=True, type=click.Path(), help="Folder of leaderboard.csv.")
+@click.option("--force", is_flag=True, help="Run even if an identical ok row exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print the leaderboard row as JSON.")
+@click.option("--verbose", "-v", is_flag=True, help="Show mmengine's log.")
+def run(backbone: str, task: str, data_root: str | None, checkpoint: str | None, no_strict_load: bool,
+        protocol: str, split: str | None, seed: int, max_iters: int | None, batch_size: int | None,
+        lr: float | None, work_dir: str | None, device: str, options: tuple[str, ...], results: str,
+        force: bool, as_json: bool, verbose: bool) -> None:
+    """Run one evaluation and append its row to the leaderboard."""
+    from rsbench.runner import run_evaluation
+    from rsbench.spec import RunSpec
+
+    spec = RunSpec(backbone=backbone, task=task, data_root=data_root or _default_data_root(task),
+                   checkpoint=checkpoint, strict_load=not no_strict_load, split=split, protocol=protocol,
+                   max_iters=max_iters, batch_size=batch_size, lr=lr, seed=seed, device=device,
+                   work_dir=work_dir, options=_parse_options(options))
+    try:
+        outcome = run_evaluation(spec, results_dir=results, force=force, show_progress=not as_json, verbose=verbose)
+    except RsbenchError:
+        raise
+    except Exception as exc:  # the failed row is written; say so and where the log is
+        raise RsbenchError(f"run failed: {type(exc).__name__}: {exc} (a failed row was written to "
+                           f"{Path(results) / 'leaderboard.csv'})") from exc
+    row = outcome.row
+    if as_json:
+        _emit_json(dict(row, reused=outcome.reused))
+    elif outcome.reused:
+        console.print(f"[yellow]already done[/] (run {row['run_id']}): {row['metric']} = {row['value']} "
+                      "— use --force to run again")
+    elif row["status"] == "skipped":
+        console.print(f"[yellow]{row['error']}[/]")
+    else:
+        console.print(f"[green]ok[/] {row['backbone']} on {row['task']}: {row['metric']} = {row['value']} "
+                      f"({row['wall_time_s']} s) → {Path(results) / 'leaderboard.csv'}")
+
+
+# -- list / info / plugins ----------------------------------------------------------------
+KINDS = ("backbones", "tasks", "datasets")
+
+
+@main.command("list")
+@click.argument("kind", type=click.Choice(KINDS), required=False)
+@click.option("--json", "as_json", is_flag=True)
+def list_(kind: str | None, as_json: bool) -> None:
+    """List registered backbones, tasks and datasets."""
+    catalog = get_catalog()
+    kinds = [kind] if kind else list(KINDS)
+    if as_json:
+        _emit_json({k: getattr(catalog, k).names() for k in kinds})
+        return
+    for k in kinds:
+        table = Table(title=k, title_justify="left")
+        registry = getattr(catalog, k)
+        if k == "backbones":
+            for col in ("name", "modalities", "params", "plugin", "description"):
+                table.add_column(col)
+            for b in registry:
+                table.add_row(b.name, ", ".join(b.modalities), _millions(b.params), registry.owner[b.name], b.description)
+            for p in catalog.backbone_prefixes:
+                table.add_row(f"{p.name}:<model>", "hr", "", catalog.backbone_prefixes.owner[p.name], p.description)
+        elif k == "tasks":
+            for col in ("name", "family", "dataset", "metric", "modalities", "plugin"):
+                table.add_column(col)
+            for t in registry:
+                table.add_row(t.name, t.family, t.dataset, t.metric, ", ".join(t.modalities), registry.owner[t.name])
+        else:
+            for col in ("name", "title", "classes", "plugin"):
+                table.add_column(col)
+            for d in registry:
+                table.add_row(d.name, d.title, str(len(d.classes)), registry.owner[d.name])
+        console.print(table)
+
+
+def _millions(n: int) -> str:
+    return f"{n / 1e6:,.2f} M" if n < 1e9 else f"{n / 1e9:,.3f} B"
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+def plugins(as_json: bool) -> None:
+    """List loaded plugins with their version, hooks and any load error."""
+    records = get_host().records
+    if as_json:
+        _emit_json([r.as_dict() for r in records])
+        return
+    table = Table()
+    for col in ("plugin", "module", "distribution", "version", "hooks", "status"):
+        table.add_column(col)
+    for r in records:
+        hooks = ", ".join(h.removeprefix("rsbench_register_") for h in r.hooks)
+        status = f"[red]error: {r.error}[/]" if r.error else "[green]ok[/]"
+        table.add_row(r.name, r.module, r.distribution or "-", r.version or "-", hooks, status)
+    console.print(table)
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["backbone", "task", "dataset"]))
+@click.argument("name")
+@click.option("--count", is_flag=True, help="Count a backbone's parameters on the meta device (imports torch).")
+@click.option("--json", "as_json", is_flag=True)
+def info(kind: str, name: str, count: bool, as_json: bool) -> None:
+    """Describe a backbone, task or dataset."""
+    catalog = get_catalog()
+    record: Any
+    if kind == "backbone":
+        record = catalog.backbone(name)
+        data = asdict(record)
+        data["params_human"] = _millions(record.params)
+        if count:
+            from rsbench.backbone import count_parameters
+
+            record.import_builder()
+            data["params_counted"] = count_parameters(record.config())
+    elif kind == "task":
+        record = catalog.tasks.get(name)
+        data = asdict(record)
+        dataset = catalog.datasets.get(record.dataset)
+        data["layout"] = dataset.layout
+        data["classes"] = list(dataset.classes)
+    else:
+        record = catalog.datasets.get(name)
+        data = asdict(record)
+    if as_json:
+        _emit_json(data)
+        return
+    table = Table(title=f"{kind} {name}", show_header=False, title_justify="left")
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for key, value in data.items():
+        if key in ("builder", "checker", "fixture", "resolver", "kwargs"):
+            continue
+        text = ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+        if isinstance(value, dict):
+            text = "; ".join(f"{k}: {', '.join(map(str, v)) if isinstance(v, list | tuple) else v}" for k, v in value.items())
+        table.add_row(key, text)
+    console.print(table)
+
+
+# -- data ------------------------------------------------------------------------------------
+@main.group()
+def data() -> None:
+    """Dataset utilities."""
+
+
+@data.command("fixture")
+@click.argument("task")
+@click.option("--out", required=True, type=click.Path(), help="Folder to write the fixture into.")
+@click.option("--seed", default=0, show_default=True, type=int)
+def data_fixture(task: str, out: str, seed: int) -> None:
+    """Write a tiny dataset in TASK's official layout (deterministic, with a learnable signal)."""
+    catalog = get_catalog()
+    dataset = catalog.datasets.get(catalog.tasks.get(task).dataset)
+    path = dataset.write_fixture(Path(out), seed=seed)
+    console.print(f"wrote {dataset.title} fixture to {path}")
+
+
+@data.command("check")
+@click.argument("dataset")
+@click.argument("root", type=click.Path())
+def data_check(dataset: str, root: str) -> None:
+    """Check that ROOT holds DATASET in its official layout."""
+    summary = get_catalog().datasets.get(dataset).check(Path(root))
+    console.print(f"[green]ok[/] {dataset}: {len(summary.get('samples', []))} samples under {summary.get('root', root)}")
+
+
+# -- doctor / demo -----------------------------------------------------------------------------
+@main.command()
+@click.option("--data-dir", type=click.Path(), envvar=DATA_ENV, help="Folder holding one sub-folder per dataset name.")
+@click.option("--json", "as_json", is_flag=True)
+def doctor(data_dir: str | None, as_json: bool) -> None:
+    """Report the installed stack, compiled mmcv ops, devices, plugins and dataset roots."""
+    from rsbench.doctor import diagnose
+
+    report = diagnose(Path(data_dir) if data_dir else None)
+    if as_json:
+        _emit_json(report)
+    else:
+        from rsbench.doctor import render
+
+        render(report, console)
+    if not report["healthy"]:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--backbones", default="resnet50-tiny,vit-tiny", show_default=True)
+@click.option("--tasks", default="aid", show_default=True)
+@click.option("--results", type=click.Path(), help="Leaderboard folder (default: the cache's demo folder).")
+@click.option("--force", is_flag=True)
+def demo(backbones: str, tasks: str, results: str | None, force: bool) -> None:
+    """Generate fixtures, run the evaluations on them and print the leaderboard.
+
+    Fixture runs are demonstrations: their rows go to the cache, not to results/.
+    """
+    from rsbench.demo import run_demo
+
+    run_demo([b for b in backbones.split(",") if b], [t for t in tasks.split(",") if t],
+             Path(results) if results else None, force, console)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,24 @@
+"""Generated fixture datasets: the marker that tells a fixture from real data, and the cache."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+#: File at a fixture's root; runs on such data are flagged ``fixture=True`` in the leaderboard.
+FIXTURE_MARKER = ".rsbench-fixture"
+
+
+def mark_fixture(root: Path, dataset: str, seed: int) -> None:
+    Path(root).mkdir(parents=True, exist_ok=True)
+    (Path(root) / FIXTURE_MARKER).write_text(json.dumps({"dataset": dataset, "seed": seed}))
+
+
+def is_fixture(root: str | Path | None) -> bool:
+    return bool(root) and (Path(str(root)) / FIXTURE_MARKER).exists()
+
+
+def cache_dir() -> Path:
+    """``$RSBENCH_CACHE`` or ``~/.cache/rsbench``: fixtures for the demo live here."""
+    return Path(os.environ.get("RSBENCH_CACHE", Path.home() / ".cache" / "rsbench"))

@@ -1,0 +1,84 @@
+"""The leaderboard CSV: one row per finished, failed or skipped evaluation.
+
+Rows are appended under a file lock by rewriting the file to a temporary sibling and
+``os.replace``-ing it, so a reader (or a crash) never sees half a row, and the header widens
+when a newer rsbench adds columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+COLUMNS = (
+    "run_id", "timestamp", "backbone", "checkpoint", "checkpoint_sha256", "task", "dataset",
+    "split", "protocol", "metric", "metric_definition", "value", "seed", "config_hash", "git_sha",
+    "versions", "wall_time_s", "peak_mem_mb", "device", "status", "error",
+    "data_root", "fixture", "options", "adapter", "normalization", "work_dir",
+)
+STATUSES = ("ok", "failed", "skipped")
+#: Fields that identify an evaluation: an ``ok`` row with the same values is not run again.
+IDENTITY = ("backbone", "checkpoint_sha256", "task", "split", "protocol", "seed", "config_hash")
+
+
+def _lock(path: Path) -> FileLock:
+    return FileLock(str(path) + ".lock", timeout=120)
+
+
+def read_rows(path: str | Path) -> list[dict[str, str]]:
+    path = Path(path)
+    if not path.exists():
+        return []
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def append_row(path: str | Path, row: Mapping[str, Any]) -> None:
+    """Append one row atomically (lock, write a temporary copy, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clean = {k: "" if v is None else v for k, v in row.items()}
+    with _lock(path):
+        rows = read_rows(path)
+        header = list(COLUMNS)
+        for r in [*rows, clean]:
+            header += [k for k in r if k not in header]
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=header, extrasaction="raise")
+                writer.writeheader()
+                writer.writerows([*rows, clean])
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def find_done(path: str | Path, identity: Mapping[str, Any], statuses: tuple[str, ...] = ("ok",)) -> dict[str, str] | None:
+    """The last row with the same identity fields and one of ``statuses``, if any."""
+    want = {k: str(identity[k]) for k in IDENTITY}
+    for row in reversed(read_rows(path)):
+        if row.get("status") in statuses and all(row.get(k, "") == v for k, v in want.items()):
+            return row
+    return None
+
+
+def load_frame(paths: Iterable[str | Path]) -> Any:
+    """All rows of the given CSVs as one pandas DataFrame (``value`` numeric)."""
+    import pandas as pd
+
+    frames = [pd.read_csv(p, dtype=str, keep_default_na=False) for p in paths if Path(p).exists()]
+    if not frames:
+        return pd.DataFrame(columns=list(COLUMNS))
+    frame = pd.concat(frames, ignore_index=True)
+    frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
+    return frame

@@ -1,0 +1,217 @@
+"""Run one evaluation: resolve the spec, check the data, build the config, train, test, and
+append exactly one leaderboard row (ok, failed or skipped) whatever happens."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from rsbench import leaderboard
+from rsbench.catalog import BackboneInfo, TaskInfo
+from rsbench.checkpoint import sha256_file
+from rsbench.errors import CheckpointError, DataLayoutError, RsbenchError
+from rsbench.fixtures import is_fixture
+from rsbench.plugins import get_catalog
+from rsbench.provenance import config_hash, git_sha, package_versions, peak_memory_mb
+from rsbench.spec import RunSpec
+from rsbench.task import Task
+
+LEADERBOARD = "leaderboard.csv"
+
+
+@dataclass
+class RunOutcome:
+    row: dict[str, Any]
+    #: True when an ``ok`` row with the same identity existed and nothing ran.
+    reused: bool = False
+
+    @property
+    def status(self) -> str:
+        return str(self.row["status"])
+
+
+def default_work_dir(spec: RunSpec) -> Path:
+    safe = spec.backbone.replace(":", "_").replace("/", "_")
+    return Path("work_dirs") / spec.task / safe / f"{spec.protocol}-seed{spec.seed}"
+
+
+def modality_fit(backbone: BackboneInfo, task: TaskInfo) -> list[str]:
+    """The task's modalities the backbone can take: shared modalities for which the task
+    provides every band the backbone needs (empty: the pair does not fit)."""
+    return [m for m, bands in task.modalities.items()
+            if m in backbone.modalities and set(backbone.modalities[m]) <= set(bands)]
+
+
+class _Run:
+    """State of one evaluation while it runs, so every exit path writes the same row."""
+
+    def __init__(self, spec: RunSpec, results_dir: Path) -> None:
+        self.spec = spec
+        self.results = results_dir / LEADERBOARD
+        self.started = time.monotonic()
+        catalog = get_catalog()
+        self.backbone = catalog.backbone(spec.backbone)
+        self.task_info = catalog.tasks.get(spec.task)
+        self.dataset = catalog.datasets.get(self.task_info.dataset)
+        self.split = spec.split or self.task_info.default_split
+        self.row: dict[str, Any] = dict(
+            run_id=uuid.uuid4().hex[:12],
+            timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            backbone=spec.backbone,
+            checkpoint=spec.checkpoint or "",
+            checkpoint_sha256="",
+            task=spec.task,
+            dataset=self.dataset.name,
+            split=self.split,
+            protocol=spec.protocol,
+            metric=self.task_info.metric,
+            metric_definition=self.task_info.metric_definition,
+            value="",
+            seed=spec.seed,
+            config_hash="",
+            git_sha=git_sha(),
+            versions=json.dumps(package_versions(), sort_keys=True),
+            device=spec.device,
+            data_root=spec.data_root or "",
+            fixture=is_fixture(spec.data_root),
+            options=json.dumps(spec.with_options(dict(self.task_info.options)), sort_keys=True),
+            adapter="",
+            normalization="",
+            work_dir="",
+        )
+
+    def finish(self, status: str, error: str = "", value: float | None = None) -> dict[str, Any]:
+        self.row.update(
+            status=status,
+            error=error,
+            value="" if value is None else round(float(value), 4),
+            wall_time_s=round(time.monotonic() - self.started, 2),
+            peak_mem_mb=round(peak_memory_mb(self.spec.device), 1),
+        )
+        leaderboard.append_row(self.results, self.row)
+        return self.row
+
+
+def run_evaluation(
+    spec: RunSpec,
+    results_dir: str | Path = "results",
+    force: bool = False,
+    show_progress: bool = True,
+    verbose: bool = False,
+) -> RunOutcome:
+    """Run ``spec`` and append its row to ``results_dir/leaderboard.csv``.
+
+    Unknown names and invalid spec values raise before anything is written. Every later
+    failure (data layout, checkpoint, training) writes a ``failed`` row and re-raises; a
+    backbone whose modalities do not fit the task writes a ``skipped`` row.
+    """
+    run = _Run(spec, Path(results_dir))
+    task_info = run.task_info
+    spec.validate(task_info.splits, dict(task_info.options))
+
+    fits = modality_fit(run.backbone, task_info)
+    if not fits:
+        def show(m: Any) -> str:
+            return "; ".join(f"{k} ({', '.join(v)})" for k, v in m.items())
+
+        msg = (f"skipped: modality — backbone {spec.backbone!r} takes {show(run.backbone.modalities)}, "
+               f"task {spec.task!r} provides {show(task_info.modalities)}")
+        previous = leaderboard.find_done(run.results, run.row, statuses=("skipped",))
+        if previous is not None and not force:
+            return RunOutcome(previous, reused=True)
+        return RunOutcome(run.finish("skipped", error=msg))
+
+    try:
+        if not spec.data_root:
+            raise DataLayoutError(f"task {spec.task!r} needs --data-root (the {run.dataset.title} folder)")
+        root = Path(spec.data_root)
+        if not root.is_dir():
+            raise DataLayoutError(f"--data-root {root}: no such directory (expected the {run.dataset.title} layout)")
+        if spec.checkpoint:
+            if not Path(spec.checkpoint).is_file():
+                raise CheckpointError(f"--checkpoint {spec.checkpoint}: no such file")
+            run.row["checkpoint_sha256"] = sha256_file(spec.checkpoint)
+
+        task: Task = task_info.import_builder()(task_info, run.dataset)
+        data = task.check_data(root, spec)
+        work_dir = (Path(spec.work_dir) if spec.work_dir else default_work_dir(spec)).resolve()
+        if force and work_dir.exists():
+            shutil.rmtree(work_dir)  # a forced rerun must not resume the old checkpoint
+        work_dir.mkdir(parents=True, exist_ok=True)
+        cfg = task.build_config(spec, run.backbone, data, work_dir)
+        run.row.update(config_hash=config_hash(cfg, str(work_dir)), work_dir=str(work_dir),
+                       **task.row_fields(spec, run.backbone, data))
+
+        if not force:
+            previous = leaderboard.find_done(run.results, run.row)
+            if previous is not None:
+                return RunOutcome(previous, reused=True)
+        _forget_other_configs(work_dir, run.row["config_hash"])
+
+        (work_dir / "run_spec.json").write_text(json.dumps(spec.as_dict(), indent=2, default=str))
+        metrics = _execute(cfg, task, run.backbone, work_dir, spec, show_progress, verbose)
+        value = task.metric_value(metrics)
+        (work_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+        return RunOutcome(run.finish("ok", value=value))
+    except KeyboardInterrupt:
+        run.finish("failed", error="interrupted (KeyboardInterrupt)")
+        raise
+    except Exception as exc:
+        message = str(exc) if isinstance(exc, RsbenchError) else f"{type(exc).__name__}: {exc}"
+        run.finish("failed", error=message)
+        raise
+
+
+def _forget_other_configs(work_dir: Path, digest: str) -> None:
+    """Resuming is only safe for the same config: drop checkpoints a different one left."""
+    marker = work_dir / "config_hash"
+    if marker.exists() and marker.read_text().strip() != digest:
+        for stale in [*work_dir.glob("*.pth"), work_dir / "last_checkpoint"]:
+            stale.unlink(missing_ok=True)
+    marker.write_text(digest)
+
+
+def _execute(cfg: dict[str, Any], task: Task, backbone: BackboneInfo, work_dir: Path, spec: RunSpec,
+             show_progress: bool, verbose: bool) -> dict[str, Any]:
+    """The heavy part: import the stack, build mmengine's Runner, train and test."""
+    if spec.device == "cpu":
+        os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+    import importlib
+
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    from rsbench.progress import RichProgressHook, make_progress
+    from rsbench.resume import WeightsOnlyCheckpointHook, allow_mmengine_checkpoint_globals
+
+    allow_mmengine_checkpoint_globals()
+    backbone.import_builder()
+    for module in task.imports:
+        importlib.import_module(module)
+
+    cfg = dict(cfg, work_dir=str(work_dir), experiment_name=f"rsbench-{uuid.uuid4().hex[:12]}",
+               log_level="INFO" if verbose else "WARNING")
+    config = Config(cfg)
+    config.dump(str(work_dir / "config.py"))
+    runner = Runner.from_cfg(config)
+    runner.register_hook(WeightsOnlyCheckpointHook(), priority="VERY_LOW")
+    progress = make_progress() if show_progress else None
+    label = f"{spec.backbone} · {spec.task}"
+    if progress is not None:
+        runner.register_hook(RichProgressHook(progress, label), priority="VERY_LOW")
+        progress.start()
+    try:
+        if cfg.get("train_cfg"):
+            runner.train()
+            runner._has_loaded = True  # test the model in memory, do not reload a checkpoint
+        return dict(runner.test())
+    finally:
+        if progress is not None:
+            progress.stop()

@@ -1,0 +1,86 @@
+"""The run spec: one flat, typed description of one evaluation.
+
+A task plugin turns it into an mmengine config; nothing else is needed to reproduce a run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from rsbench.errors import SpecError
+
+PROTOCOLS = ("finetune", "frozen", "linear")
+DEVICES = ("cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What to evaluate and how.
+
+    ``protocol``: ``finetune`` trains backbone and head; ``frozen`` freezes the backbone and
+    trains the task's usual head; ``linear`` freezes it and trains a linear head.
+    ``max_iters``/``batch_size``/``lr`` override the task's schedule; ``options`` hold the
+    task's own settings (for example ``train_ratio`` of a scene-classification task).
+    """
+
+    backbone: str
+    task: str
+    data_root: str | None = None
+    checkpoint: str | None = None
+    strict_load: bool = True
+    split: str | None = None
+    protocol: str = "finetune"
+    max_iters: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    seed: int = 0
+    device: str = "cpu"
+    work_dir: str | None = None
+    num_workers: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self, splits: tuple[str, ...] = (), known_options: dict[str, Any] | None = None) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise SpecError(f"--protocol {self.protocol!r}: expected one of {', '.join(PROTOCOLS)}")
+        if self.device not in DEVICES:
+            raise SpecError(f"--device {self.device!r}: expected one of {', '.join(DEVICES)}")
+        if self.split is not None and splits and self.split not in splits:
+            raise SpecError(f"--split {self.split!r}: task {self.task!r} has splits {', '.join(splits)}")
+        for name, value in (("--max-iters", self.max_iters), ("--batch-size", self.batch_size)):
+            if value is not None and value < 1:
+                raise SpecError(f"{name} {value}: expected a positive integer")
+        if self.lr is not None and not self.lr > 0:
+            raise SpecError(f"--lr {self.lr}: expected a positive number")
+        if known_options is not None:
+            unknown = sorted(set(self.options) - set(known_options))
+            if unknown:
+                raise SpecError(
+                    f"--option {', '.join(unknown)}: task {self.task!r} takes "
+                    f"{', '.join(sorted(known_options)) or 'no options'}"
+                )
+
+    def with_options(self, defaults: dict[str, Any]) -> dict[str, Any]:
+        """The task's defaults overridden by this spec's options, cast to the defaults' types."""
+        merged = dict(defaults)
+        for key, value in self.options.items():
+            default = defaults.get(key)
+            if isinstance(value, str) and default is not None and not isinstance(default, str):
+                try:
+                    value = type(default)(json.loads(value)) if not isinstance(default, bool) else value.lower() in ("1", "true", "yes")
+                except (ValueError, TypeError) as exc:
+                    raise SpecError(f"--option {key}={value!r}: expected {type(default).__name__}") from exc
+            merged[key] = value
+        return merged
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSpec:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise SpecError(f"run spec: unknown field(s) {', '.join(unknown)}; fields are {', '.join(sorted(names))}")
+        return cls(**data)

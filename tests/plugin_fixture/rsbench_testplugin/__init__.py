@@ -1,0 +1,1 @@
+"""A minimal third-party rsbench plugin (installed by test.sh)."""

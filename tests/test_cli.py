@@ -1,0 +1,58 @@
+"""The CLI in-process (click's runner): listing, info, fixtures, errors."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from rsbench.cli import main
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_list_json_holds_every_registry():
+    out = json.loads(invoke("list", "--json").output)
+    assert {"resnet50", "resnet50-tiny", "vit-b", "vit-tiny", "test-resnet18-nir"} <= set(out["backbones"])
+    assert "aid" in out["tasks"] and "aid" in out["datasets"]
+
+
+def test_plugins_json_lists_versions_and_hooks():
+    plugins = {p["name"]: p for p in json.loads(invoke("plugins", "--json").output)}
+    assert plugins["classification"]["hooks"] == ["rsbench_register_datasets", "rsbench_register_tasks"]
+    assert plugins["testplugin"]["version"] == "0.0.1"
+
+
+def test_info_backbone_and_task():
+    backbone = json.loads(invoke("info", "backbone", "resnet50", "--json").output)
+    assert backbone["out_channels"] == [256, 512, 1024, 2048] and backbone["params"] == 23_508_032
+    task = json.loads(invoke("info", "task", "aid", "--json").output)
+    assert task["metric"] == "OA" and len(task["classes"]) == 30 and "AID/<Class>" in task["layout"]
+    assert "modalities" in invoke("info", "backbone", "vit-tiny").output
+
+
+def test_info_count_counts_on_the_meta_device():
+    out = json.loads(invoke("info", "backbone", "resnet50-tiny", "--count", "--json").output)
+    assert out["params_counted"] == out["params"]
+
+
+def test_unknown_names_exit_2_with_close_matches():
+    result = CliRunner().invoke(main, ["info", "backbone", "resnet-50"])
+    assert result.exit_code == 2
+    assert "unknown backbone 'resnet-50'" in result.output and "resnet50" in result.output
+    result = CliRunner().invoke(main, ["run", "--backbone", "resnet50", "--task", "aid2"])
+    assert result.exit_code == 2 and "Did you mean: aid" in result.output
+
+
+def test_bad_option_syntax_is_named():
+    result = CliRunner().invoke(main, ["run", "-b", "resnet50-tiny", "-t", "aid", "-o", "train_ratio"])
+    assert result.exit_code == 2 and "--option 'train_ratio': expected KEY=VALUE" in result.output
+
+
+def test_data_fixture_writes_the_layout(tmp_path):
+    result = invoke("data", "fixture", "aid", "--out", str(tmp_path / "fx"))
+    assert "wrote AID fixture" in result.output
+    assert (tmp_path / "fx" / "AID" / "Airport" / "airport_1.jpg").is_file()
+    assert "600 samples" in invoke("data", "check", "aid", str(tmp_path / "fx")).output

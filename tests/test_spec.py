@@ -1,0 +1,38 @@
+"""Run-spec validation: each bad value names its option and what was expected."""
+
+from __future__ import annotations
+
+import pytest
+
+from rsbench.errors import SpecError
+from rsbench.spec import RunSpec
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    (dict(protocol="probe"), "--protocol 'probe': expected one of finetune, frozen, linear"),
+    (dict(device="tpu"), "--device 'tpu'"),
+    (dict(max_iters=0), "--max-iters 0"),
+    (dict(lr=-1.0), "--lr -1.0"),
+    (dict(split="val"), "--split 'val': task 'aid' has splits test"),
+    (dict(options={"ratio": "0.5"}), "--option ratio: task 'aid' takes train_ratio"),
+])
+def test_bad_values_are_named(kwargs, message):
+    spec = RunSpec(backbone="resnet50", task="aid", **kwargs)
+    with pytest.raises(SpecError) as err:
+        spec.validate(("test",), {"train_ratio": 0.2})
+    assert message in str(err.value)
+
+
+def test_options_are_cast_to_the_defaults_types():
+    spec = RunSpec(backbone="b", task="t", options={"train_ratio": "0.5", "epochs": "3", "flag": "true"})
+    merged = spec.with_options({"train_ratio": 0.2, "epochs": 30, "flag": False, "other": 1})
+    assert merged == {"train_ratio": 0.5, "epochs": 3, "flag": True, "other": 1}
+    with pytest.raises(SpecError, match="--option epochs='x': expected int"):
+        RunSpec(backbone="b", task="t", options={"epochs": "x"}).with_options({"epochs": 30})
+
+
+def test_round_trip_and_unknown_fields():
+    spec = RunSpec(backbone="b", task="t", seed=3, options={"k": 1})
+    assert RunSpec.from_dict(spec.as_dict()) == spec
+    with pytest.raises(SpecError, match="unknown field"):
+        RunSpec.from_dict({"backbone": "b", "task": "t", "bogus": 1})
