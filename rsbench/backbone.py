@@ -16,12 +16,14 @@ Contract (checked for every registered backbone by ``tests/test_backbone_contrac
 * ``forward_pooled(inputs)`` returns a ``(B, pooled_channels)`` vector for image-level heads;
 * ``checkpoint=`` loads weights-only state dicts after initialisation (``init_weights``),
   mapping official key names through ``map_checkpoint_keys``; ``strict`` reports mismatches;
-* ``frozen=True`` stops gradients and keeps the backbone in eval mode (frozen/linear protocols).
+* ``frozen=True`` stops gradients and keeps the backbone in eval mode (frozen/linear protocols);
+* ``in_modalities`` names the modalities a run will feed (a subset of ``modalities``), so a
+  multi-modal backbone knows by configuration, never by accident, that one is absent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -44,12 +46,14 @@ class RSBackbone(BaseModule):
         checkpoint: str | None = None,
         strict: bool = True,
         frozen: bool = False,
+        in_modalities: Sequence[str] | None = None,
         init_cfg: Any = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
         self.checkpoint = checkpoint
         self.strict = strict
         self.frozen = frozen
+        self.in_modalities = tuple(in_modalities) if in_modalities else None
         self.key_report: KeyReport | None = None
 
     # -- inputs -----------------------------------------------------------------
@@ -57,7 +61,7 @@ class RSBackbone(BaseModule):
         """The tensor of the first declared modality (single-modal backbones use only this)."""
         if isinstance(inputs, Tensor):
             return inputs
-        for modality in self.modalities:
+        for modality in self.in_modalities or self.modalities:
             if modality in inputs:
                 return inputs[modality]
         raise ValueError(

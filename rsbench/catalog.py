@@ -114,6 +114,8 @@ class TaskInfo:
     higher_is_better: bool = True
     options: Mapping[str, Any] = field(default_factory=dict)
     evaluation_of: tuple[str, ...] = ()  # which paper suites list it: "skysense", "mars"
+    #: Training iterations of a ``--smoke`` run on the fixture (enough to beat chance there).
+    smoke_iters: int = 20
 
     def import_builder(self) -> Any:
         return load_object(self.builder)

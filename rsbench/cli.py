@@ -116,6 +116,107 @@ def run(backbone: str, task: str, data_root: str | None, checkpoint: str | None,
                       f"({row['wall_time_s']} s) → {Path(results) / 'leaderboard.csv'}")
 
 
+# -- suite / leaderboard ------------------------------------------------------------------
+def _csv(text: str | None) -> list[str]:
+    return [x.strip() for x in (text or "").split(",") if x.strip()]
+
+
+@main.command()
+@click.option("--suite", "suite_name", default="all", show_default=True, help="skysense16 | mars9 | all | path to a suite file.")
+@click.option("--backbones", required=True, help="Comma-separated backbone names.")
+@click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds.")
+@click.option("--protocol", "protocols", help="Comma-separated protocols (default: each entry's own).")
+@click.option("--data-root", type=click.Path(), envvar=DATA_ENV, help="Folder with one sub-folder per dataset name.")
+@click.option("--smoke", is_flag=True, help="Generated fixtures and short schedules: checks that everything runs.")
+@click.option("--executor", default="local", show_default=True, help="local | ray | a plugin's executor.")
+@click.option("--address", help="Ray cluster address (ray executor).")
+@click.option("--jobs", type=int, help="Concurrent evaluations (default: one per two cores).")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--results", default="results", show_default=True, type=click.Path())
+@click.option("--work-root", default="work_dirs", show_default=True, type=click.Path())
+@click.option("--force", is_flag=True, help="Rerun evaluations that already have an ok row.")
+@click.option("--dry-run", is_flag=True, help="Show the grid and exit.")
+def suite(suite_name: str, backbones: str, seeds: str, protocols: str | None, data_root: str | None, smoke: bool,
+          executor: str, address: str | None, jobs: int | None, device: str, results: str, work_root: str,
+          force: bool, dry_run: bool) -> None:
+    """Run a suite of evaluations over backbones, seeds and protocols; resumable and fault-isolated."""
+    from rsbench.suite import expand, load_suite
+
+    loaded = load_suite(suite_name)
+    catalog = get_catalog()
+    tasks = [e.task for e in loaded.evaluations]
+    roots: dict[str, str] = {}
+    for task in dict.fromkeys(tasks):
+        if task not in catalog.tasks:
+            continue
+        if smoke:
+            from rsbench.fixtures import ensure_fixture
+
+            roots[task] = str(ensure_fixture(task))
+        elif data_root:
+            roots[task] = str(Path(data_root) / catalog.tasks.get(task).dataset)
+    try:
+        seed_list = [int(s) for s in _csv(seeds)]
+    except ValueError as exc:
+        raise RsbenchError(f"--seeds {seeds!r}: expected comma-separated integers") from exc
+    specs = expand(loaded, _csv(backbones), seed_list, _csv(protocols) or None, roots, smoke=smoke,
+                   device=device, work_root=Path(work_root))
+    if dry_run:
+        table = Table(title=f"suite {loaded.name}: {len(specs)} evaluations", title_justify="left")
+        for col in ("task", "backbone", "protocol", "seed", "options", "data_root"):
+            table.add_column(col)
+        for spec in specs:
+            table.add_row(spec.task, spec.backbone, spec.protocol, str(spec.seed),
+                          json.dumps(spec.options) if spec.options else "", spec.data_root or "[red]none[/]")
+        console.print(table)
+        return
+    from rsbench.aggregate import write_tables
+    from rsbench.suite_run import run_suite
+
+    counts = run_suite(specs, executor=executor, results_dir=Path(results), force=force, jobs=jobs,
+                       address=address, console=err_console)
+    written = write_tables(Path(results))
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    console.print(f"suite {loaded.name}: {summary}; tables: {', '.join(str(p) for p in written.values())}")
+    if counts.get("failed"):
+        sys.exit(1)
+
+
+@main.command("leaderboard")
+@click.option("--results", default="results", show_default=True, type=click.Path())
+@click.option("--json", "as_json", is_flag=True)
+def leaderboard_(results: str, as_json: bool) -> None:
+    """Aggregate leaderboard.csv: per-family and overall tables (mean ± std, IQM, 95% CI, paper delta)."""
+    from rsbench.aggregate import summarize, write_tables
+
+    written = write_tables(Path(results))
+    table_frame = summarize(Path(results))
+    if as_json:
+        _emit_json(json.loads(table_frame.to_json(orient="records")))
+        return
+    table = Table(title=f"leaderboard ({len(table_frame)} groups)", title_justify="left")
+    for col in ("task", "backbone", "protocol", "metric", "n", "mean", "std", "ci", "paper", "delta"):
+        table.add_column(col)
+    for r in table_frame.to_dict("records"):
+        paper = "" if r["paper"] is None or r["paper"] != r["paper"] else f"{r['paper']:.2f}"
+        delta = "" if r["delta"] is None or r["delta"] != r["delta"] else f"{r['delta']:+.2f}"
+        table.add_row(r["task"], r["backbone"], r["protocol"], r["metric"], str(r["n"]), f"{r['mean']:.2f}",
+                      f"{r['std']:.2f}", f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}]", paper, delta)
+    console.print(table)
+    console.print("wrote " + ", ".join(str(p) for p in written.values()))
+
+
+@main.command()
+@click.option("--results", default="results", show_default=True, type=click.Path(), help="Folder of leaderboard.csv and paper_results.csv.")
+@click.option("--out", type=click.Path(), help="Output folder (default: <results>/report).")
+def report(results: str, out: str | None) -> None:
+    """Write index.html (tables, plots, provenance), report.md and PNG plots from the leaderboard."""
+    from rsbench.report import write_report
+
+    written = write_report(Path(results), Path(out) if out else Path(results) / "report")
+    console.print(f"wrote {written['html']} and {written['markdown']} ({len(written) - 2} plots)")
+
+
 # -- list / info / plugins ----------------------------------------------------------------
 KINDS = ("backbones", "tasks", "datasets")
 
@@ -265,19 +366,21 @@ def doctor(data_dir: str | None, as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--backbones", default="resnet50-tiny,vit-tiny", show_default=True)
-@click.option("--tasks", default="aid", show_default=True)
+@click.option("--backbones", default="skysense-tiny,mars-tiny,resnet50-tiny", show_default=True)
+@click.option("--suite", "suite_name", default="all", show_default=True)
 @click.option("--results", type=click.Path(), help="Leaderboard folder (default: the cache's demo folder).")
+@click.option("--jobs", type=int, help="Concurrent evaluations (default: one per two cores).")
 @click.option("--force", is_flag=True)
-def demo(backbones: str, tasks: str, results: str | None, force: bool) -> None:
-    """Generate fixtures, run the evaluations on them and print the leaderboard.
+def demo(backbones: str, suite_name: str, results: str | None, jobs: int | None, force: bool) -> None:
+    """Run the smoke suite on generated fixtures and print the leaderboard.
 
     Fixture runs are demonstrations: their rows go to the cache, not to results/.
     """
     from rsbench.demo import run_demo
 
-    run_demo([b for b in backbones.split(",") if b], [t for t in tasks.split(",") if t],
-             Path(results) if results else None, force, console)
+    counts = run_demo(_csv(backbones), suite_name, Path(results) if results else None, force, jobs, console)
+    if counts.get("failed"):
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,50 +1,44 @@
-"""``rsbench demo``: fixtures generated in the cache, evaluations run on them, leaderboard shown."""
+"""``rsbench demo``: the smoke suite on generated fixtures, then the leaderboard.
+
+Fixture runs are demonstrations: their rows go to the cache (``$RSBENCH_CACHE/demo``), never
+to ``results/``.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from rsbench import leaderboard
-from rsbench.fixtures import cache_dir, is_fixture
+from rsbench.aggregate import summarize, write_tables
+from rsbench.fixtures import cache_dir, ensure_fixture
 from rsbench.plugins import get_catalog
-from rsbench.runner import LEADERBOARD, modality_fit, run_evaluation
-from rsbench.spec import RunSpec
+from rsbench.suite import expand, load_suite
+from rsbench.suite_run import run_suite
 
 
-def ensure_fixture(task: str, seed: int = 0) -> Path:
-    """The cached fixture of ``task``'s dataset, generated on first use."""
-    catalog = get_catalog()
-    dataset = catalog.datasets.get(catalog.tasks.get(task).dataset)
-    root = cache_dir() / "fixtures" / dataset.name
-    if not is_fixture(root):
-        dataset.write_fixture(root, seed=seed)
-    return root
-
-
-def show_leaderboard(path: Path, console: Console) -> None:
-    rows = leaderboard.read_rows(path)
-    table = Table(title=f"leaderboard ({path}) — fixture data: a demonstration, not results", title_justify="left")
-    for col in ("backbone", "task", "protocol", "metric", "value", "status", "wall_time_s"):
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*(str(row.get(c, "")) for c in ("backbone", "task", "protocol", "metric", "value", "status", "wall_time_s")))
-    console.print(table)
-
-
-def run_demo(backbones: list[str], tasks: list[str], results: Path | None, force: bool, console: Console) -> None:
+def run_demo(backbones: Sequence[str], suite: str, results: Path | None, force: bool, jobs: int | None,
+             console: Console) -> Counter[str]:
     catalog = get_catalog()
     results = results or cache_dir() / "demo" / "results"
-    for task in tasks:
-        root = ensure_fixture(task)
-        for backbone in backbones:
-            if not modality_fit(catalog.backbone(backbone), catalog.tasks.get(task)):
-                continue
-            spec = RunSpec(backbone=backbone, task=task, data_root=str(root),
-                           work_dir=str(cache_dir() / "demo" / "work_dirs" / task / backbone.replace(":", "_")))
-            outcome = run_evaluation(spec, results_dir=results, force=force)
-            note = " (already done)" if outcome.reused else ""
-            console.print(f"{backbone} on {task}: {outcome.row['metric']} = {outcome.row['value']}{note}")
-    show_leaderboard(results / LEADERBOARD, console)
+    loaded = load_suite(suite)
+    roots = {e.task: str(ensure_fixture(e.task)) for e in loaded.evaluations if e.task in catalog.tasks}
+    specs = [s for s in expand(loaded, backbones, smoke=True, data_roots=roots,
+                               work_root=cache_dir() / "demo" / "work_dirs") if s.task in catalog.tasks]
+    counts = run_suite(specs, results_dir=results, force=force, jobs=jobs, console=console)
+    write_tables(results)
+    show(summarize(results), results, console)
+    return counts
+
+
+def show(table_frame, results: Path, console: Console) -> None:  # type: ignore[no-untyped-def]
+    table = Table(title=f"demo leaderboard ({results}) — fixture data: a demonstration, not results",
+                  title_justify="left")
+    for col in ("family", "task", "backbone", "metric", "value"):
+        table.add_column(col)
+    for r in table_frame.to_dict("records"):
+        table.add_row(r["family"], r["task"], r["backbone"], r["metric"], f"{r['mean']:.2f}")
+    console.print(table)

@@ -22,3 +22,15 @@ def is_fixture(root: str | Path | None) -> bool:
 def cache_dir() -> Path:
     """``$RSBENCH_CACHE`` or ``~/.cache/rsbench``: fixtures for the demo live here."""
     return Path(os.environ.get("RSBENCH_CACHE", Path.home() / ".cache" / "rsbench"))
+
+
+def ensure_fixture(task: str, seed: int = 0) -> Path:
+    """The cached fixture of ``task``'s dataset, generated on first use."""
+    from rsbench.plugins import get_catalog
+
+    catalog = get_catalog()
+    dataset = catalog.datasets.get(catalog.tasks.get(task).dataset)
+    root = cache_dir() / "fixtures" / dataset.name
+    if not is_fixture(root):
+        dataset.write_fixture(root, seed=seed)
+    return root

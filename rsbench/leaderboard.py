@@ -23,8 +23,9 @@ COLUMNS = (
     "data_root", "fixture", "options", "adapter", "normalization", "work_dir",
 )
 STATUSES = ("ok", "failed", "skipped")
+LEADERBOARD_NAME = "leaderboard.csv"
 #: Fields that identify an evaluation: an ``ok`` row with the same values is not run again.
-IDENTITY = ("backbone", "checkpoint_sha256", "task", "split", "protocol", "seed", "config_hash")
+IDENTITY = ("backbone", "checkpoint_sha256", "task", "split", "protocol", "seed", "options", "config_hash")
 
 
 def _lock(path: Path) -> FileLock:

@@ -40,6 +40,7 @@ class RichProgressHook(Hook):
 
     def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
         loss = (outputs or {}).get("loss")
+        loss = loss.item() if hasattr(loss, "item") else loss
         status = f"loss {float(loss):.4f}" if loss is not None and math.isfinite(float(loss)) else ""
         self.progress.update(self._train, completed=runner.iter + 1, status=status)
 

@@ -8,10 +8,13 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock
 
 from rsbench import leaderboard
 from rsbench.catalog import BackboneInfo, TaskInfo
@@ -23,7 +26,8 @@ from rsbench.provenance import config_hash, git_sha, package_versions, peak_memo
 from rsbench.spec import RunSpec
 from rsbench.task import Task
 
-LEADERBOARD = "leaderboard.csv"
+LEADERBOARD = leaderboard.LEADERBOARD_NAME
+RowWriter = Callable[[dict[str, Any]], None]
 
 
 @dataclass
@@ -52,9 +56,10 @@ def modality_fit(backbone: BackboneInfo, task: TaskInfo) -> list[str]:
 class _Run:
     """State of one evaluation while it runs, so every exit path writes the same row."""
 
-    def __init__(self, spec: RunSpec, results_dir: Path) -> None:
+    def __init__(self, spec: RunSpec, results_dir: Path, record: RowWriter | None = None) -> None:
         self.spec = spec
         self.results = results_dir / LEADERBOARD
+        self.record = record or (lambda row: leaderboard.append_row(self.results, row))
         self.started = time.monotonic()
         catalog = get_catalog()
         self.backbone = catalog.backbone(spec.backbone)
@@ -95,7 +100,7 @@ class _Run:
             wall_time_s=round(time.monotonic() - self.started, 2),
             peak_mem_mb=round(peak_memory_mb(self.spec.device), 1),
         )
-        leaderboard.append_row(self.results, self.row)
+        self.record(self.row)
         return self.row
 
 
@@ -105,14 +110,18 @@ def run_evaluation(
     force: bool = False,
     show_progress: bool = True,
     verbose: bool = False,
+    record: RowWriter | None = None,
 ) -> RunOutcome:
     """Run ``spec`` and append its row to ``results_dir/leaderboard.csv``.
 
     Unknown names and invalid spec values raise before anything is written. Every later
     failure (data layout, checkpoint, training) writes a ``failed`` row and re-raises; a
-    backbone whose modalities do not fit the task writes a ``skipped`` row.
+    backbone whose modalities do not fit the task writes a ``skipped`` row. ``record``
+    replaces the CSV append (a suite's workers hand rows to its single writer instead).
+    Two processes given the same work dir never run it at once: the second waits, then
+    finds the first one's row and reuses it.
     """
-    run = _Run(spec, Path(results_dir))
+    run = _Run(spec, Path(results_dir), record)
     task_info = run.task_info
     spec.validate(task_info.splits, dict(task_info.options))
 
@@ -139,7 +148,7 @@ def run_evaluation(
                 raise CheckpointError(f"--checkpoint {spec.checkpoint}: no such file")
             run.row["checkpoint_sha256"] = sha256_file(spec.checkpoint)
 
-        task: Task = task_info.import_builder()(task_info, run.dataset)
+        task: Task = task_info.import_builder()(task_info, run.dataset, fits)
         data = task.check_data(root, spec)
         work_dir = (Path(spec.work_dir) if spec.work_dir else default_work_dir(spec)).resolve()
         if force and work_dir.exists():
@@ -149,17 +158,17 @@ def run_evaluation(
         run.row.update(config_hash=config_hash(cfg, str(work_dir)), work_dir=str(work_dir),
                        **task.row_fields(spec, run.backbone, data))
 
-        if not force:
-            previous = leaderboard.find_done(run.results, run.row)
-            if previous is not None:
-                return RunOutcome(previous, reused=True)
-        _forget_other_configs(work_dir, run.row["config_hash"])
-
-        (work_dir / "run_spec.json").write_text(json.dumps(spec.as_dict(), indent=2, default=str))
-        metrics = _execute(cfg, task, run.backbone, work_dir, spec, show_progress, verbose)
-        value = task.metric_value(metrics)
-        (work_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
-        return RunOutcome(run.finish("ok", value=value))
+        with FileLock(str(work_dir / ".rsbench-run.lock")):
+            if not force:
+                previous = leaderboard.find_done(run.results, run.row)
+                if previous is not None:
+                    return RunOutcome(previous, reused=True)
+            _forget_other_configs(work_dir, run.row["config_hash"])
+            (work_dir / "run_spec.json").write_text(json.dumps(spec.as_dict(), indent=2, default=str))
+            metrics = _execute(cfg, task, run.backbone, work_dir, spec, show_progress, verbose)
+            value = task.metric_value(metrics)
+            (work_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+            return RunOutcome(run.finish("ok", value=value))
     except KeyboardInterrupt:
         run.finish("failed", error="interrupted (KeyboardInterrupt)")
         raise
@@ -188,6 +197,7 @@ def _execute(cfg: dict[str, Any], task: Task, backbone: BackboneInfo, work_dir: 
     from mmengine.config import Config
     from mmengine.runner import Runner
 
+    from rsbench.guards import FiniteLossHook
     from rsbench.progress import RichProgressHook, make_progress
     from rsbench.resume import WeightsOnlyCheckpointHook, allow_mmengine_checkpoint_globals
 
@@ -202,6 +212,7 @@ def _execute(cfg: dict[str, Any], task: Task, backbone: BackboneInfo, work_dir: 
     config.dump(str(work_dir / "config.py"))
     runner = Runner.from_cfg(config)
     runner.register_hook(WeightsOnlyCheckpointHook(), priority="VERY_LOW")
+    runner.register_hook(FiniteLossHook(), priority="VERY_LOW")
     progress = make_progress() if show_progress else None
     label = f"{spec.backbone} · {spec.task}"
     if progress is not None:
@@ -215,3 +226,9 @@ def _execute(cfg: dict[str, Any], task: Task, backbone: BackboneInfo, work_dir: 
     finally:
         if progress is not None:
             progress.stop()
+
+
+def failure_row(spec: RunSpec, error: str) -> dict[str, Any]:
+    """The ``failed`` row of an evaluation whose process died before it could write its own."""
+    run = _Run(spec, Path("."), record=lambda row: None)
+    return run.finish("failed", error=error)

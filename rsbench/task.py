@@ -6,6 +6,7 @@ progress, the leaderboard row), so a task holds only what is specific to its eva
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,17 @@ class Task:
     #: Modules to import before building (they register the library's components).
     imports: tuple[str, ...] = ()
 
-    def __init__(self, info: TaskInfo, dataset: DatasetInfo) -> None:
+    def __init__(self, info: TaskInfo, dataset: DatasetInfo, modalities: Sequence[str] = ()) -> None:
         self.info = info
         self.dataset = dataset
+        #: The task's modalities this run feeds the backbone (those it can take; see the runner).
+        self.modalities = tuple(modalities) or tuple(info.modalities)
+
+    def backbone_config(self, spec: RunSpec, backbone: BackboneInfo, **overrides: Any) -> dict[str, Any]:
+        """The backbone's model config for this run: checkpoint, freezing and input modalities."""
+        return backbone.config(checkpoint=spec.checkpoint, strict=spec.strict_load,
+                               frozen=spec.protocol in ("frozen", "linear"),
+                               in_modalities=list(self.modalities), **overrides)
 
     def check_data(self, root: Path, spec: RunSpec) -> dict[str, Any]:
         """Check the official layout under ``root``; return facts the config needs."""

@@ -11,7 +11,7 @@ from rsbench import leaderboard
 
 def _row(i: int, **kw):
     base = dict(run_id=f"r{i}", backbone="b", checkpoint_sha256="", task="aid", split="test",
-                protocol="finetune", seed=i, config_hash="h", status="ok", value=i)
+                protocol="finetune", seed=i, options="{}", config_hash="h", status="ok", value=i)
     return base | kw
 
 

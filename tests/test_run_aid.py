@@ -85,3 +85,12 @@ def test_a_backbone_whose_bands_the_task_lacks_is_skipped_with_a_row(aid_root, t
     outcome = run_evaluation(spec, results_dir=tmp_path, show_progress=False)
     assert outcome.status == "skipped" and outcome.row["error"].startswith("skipped: modality")
     assert "NIR" in outcome.row["error"]
+
+
+def test_a_nan_loss_stops_the_run_with_a_failed_row(aid_root, tmp_path):
+    spec = RunSpec(backbone="resnet50-tiny", task="aid", data_root=str(aid_root), max_iters=3, lr=1e30,
+                   work_dir=str(tmp_path / "w"))
+    with pytest.raises(FloatingPointError, match="training loss is (nan|inf) at iteration"):
+        run_evaluation(spec, results_dir=tmp_path / "r", show_progress=False)
+    row = leaderboard.read_rows(tmp_path / "r" / "leaderboard.csv")[0]
+    assert row["status"] == "failed" and "FloatingPointError" in row["error"]

@@ -26,5 +26,5 @@ def rsbench_register_tasks(register):
         builder="rsbench_classification.scene_task:SceneClassificationTask",
         metric="OA", metric_definition=OA + "; per-class random split at train_ratio (TR 20% or 50%)",
         modalities={"hr": ("R", "G", "B")}, splits=("test",), default_split="test",
-        options=SCENE_OPTIONS, evaluation_of=("skysense",),
+        options=SCENE_OPTIONS, evaluation_of=("skysense",), smoke_iters=60,
     ))

@@ -46,7 +46,6 @@ class SceneClassificationTask(Task):
         max_iters = spec.max_iters or iters_per_epoch * int(opts["epochs"])
         lr = spec.lr or float(opts["lr"])
         size = data["img_size"]
-        frozen = spec.protocol in ("frozen", "linear")
 
         def dataset(name: str, pipeline: list[dict[str, Any]]) -> dict[str, Any]:
             return dict(type="CustomDataset", data_root=data["root"], data_prefix="",
@@ -63,7 +62,7 @@ class SceneClassificationTask(Task):
             default_scope=self.default_scope,
             model=dict(
                 type="RSBPooledClassifier",
-                backbone=backbone.config(checkpoint=spec.checkpoint, strict=spec.strict_load, frozen=frozen),
+                backbone=self.backbone_config(spec, backbone),
                 head=dict(type="LinearClsHead", num_classes=len(classes), in_channels=backbone.pooled_channels,
                           loss=dict(type="CrossEntropyLoss", loss_weight=1.0), topk=(1,)),
                 data_preprocessor=dict(type="ClsDataPreprocessor", mean=list(RGB_MEAN), std=list(RGB_STD),
