@@ -1,0 +1,283 @@
+"""One mmseg Task for every segmentation evaluation: UPerNet (mmseg's ``UPerHead`` with an
+``FCNHead`` auxiliary head on stage 3, as SkySense's iSAID config) on any rsbench backbone,
+trained with cross-entropy, AdamW and warmup + poly decay, scored by mmseg's ``IoUMetric``.
+
+What differs between datasets lives in the dataset module (named by the dataset's ``checker``):
+classes, palette, per-band normalization, label decoding, whether samples are cut into patch
+windows (``PATCHED``, iSAID/Potsdam as mmseg's converters), how the evaluated split and the
+training split are chosen (``partition``), the headline metric key (``HEADLINE``) and the classes
+it averages (``SCORED``).
+
+Time series (DynamicEarthNet): a module with ``frames(opts) -> {modality: T}`` and ``BANDS``
+(the bands each modality's files hold) has every modality's frames stacked frame-major along
+channels, only the backbone's bands kept, in the backbone's order (Planet B,G,R,NIR feeds an
+R,G,B backbone R,G,B); the segmentor turns them back into (B, T, C, H, W). A temporal backbone
+receives the series with its days of year and the sample's (lat, lon); a single-image backbone
+gets the ``temporal_reduction`` option (``mean``: each frame encoded, features averaged over
+time; ``last``: the last frame only), recorded in the row's adapter. A module with
+``normalization_stats(train, opts)`` measures statistics the dataset does not publish.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from rsbench.catalog import BackboneInfo
+from rsbench.errors import DataLayoutError, SpecError
+from rsbench.spec import RunSpec
+from rsbench.task import Task
+from rsbench_segmentation.common import IGNORE, windows
+
+#: Meta keys mmseg's ``PackSegInputs`` keeps by default, plus the time-series ones.
+PACK_META = ("img_path", "seg_map_path", "ori_shape", "img_shape", "pad_shape", "scale_factor", "flip",
+             "flip_direction", "reduce_zero_label", "dates", "latlon")
+
+#: How the segmentor treats a time series, as the row's adapter records it.
+TEMPORAL = {
+    "native": "native (frames, day-of-year dates and (lat, lon) to the backbone)",
+    "mean": "temporal_reduction=mean (per-frame encoder, features averaged over time)",
+    "last": "temporal_reduction=last (last frame only)",
+}
+#: UPerHead width: the mmseg UPerNet default, or a small one for the tiny CPU backbones.
+HEAD_CHANNELS, TINY_HEAD_CHANNELS = 512, 64
+
+
+class SegmentationTask(Task):
+    default_scope = "mmseg"
+    imports = ("mmseg.models", "mmseg.datasets", "mmseg.evaluation", "rsbench_segmentation.mm")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: What the backbone can take; ``self.modalities`` becomes what this run feeds.
+        self.available = tuple(self.modalities)
+
+    @property
+    def module(self) -> ModuleType:
+        """The dataset module (reader, labels, normalization, metric choice)."""
+        return importlib.import_module(self.dataset.checker.partition(":")[0])
+
+    # -- data -------------------------------------------------------------------
+    def check_data(self, root: Path, spec: RunSpec) -> dict[str, Any]:
+        opts = spec.with_options(dict(self.info.options))
+        data = self.dataset.check(root)
+        split = spec.split or self.info.default_split
+        partition = getattr(self.module, "partition", None)
+        if partition is not None:
+            train, test = partition(data, split, opts)
+        else:
+            train, test = data["splits"]["train"], data["splits"][split]
+        if getattr(self.module, "PATCHED", False):
+            patch, overlap = int(opts["patch_size"]), int(opts["overlap"])
+            train, test = (self._patches(s, patch, overlap) for s in (train, test))
+        if not train or not test:
+            raise DataLayoutError(f"{data['root']}: no samples for training ({len(train)}) or split "
+                                  f"{split!r} ({len(test)})")
+        self.modalities = self.fed_modalities(opts)
+        data.update(train=train, test=test, options=opts, fed=list(self.modalities))
+        stats = getattr(self.module, "normalization_stats", None)
+        if stats is not None:
+            data["normalization"] = stats(train, opts)
+        return data
+
+    def fed_modalities(self, opts: dict[str, Any]) -> tuple[str, ...]:
+        """The modalities this run feeds: those the backbone takes, minus ``missing_modality``."""
+        missing = str(opts.get("missing_modality", "none"))
+        if missing != "none" and missing not in self.info.modalities:
+            raise SpecError(f"--option missing_modality={missing}: expected none or one of "
+                            f"{', '.join(self.info.modalities)}")
+        fed = tuple(m for m in self.available if m != missing)
+        if not fed:
+            raise SpecError(f"--option missing_modality={missing} leaves this backbone no modality "
+                            f"(it takes {', '.join(self.available)})")
+        return fed
+
+    @staticmethod
+    def _patches(samples: list[dict[str, Any]], patch: int, overlap: int) -> list[dict[str, Any]]:
+        out = []
+        for s in samples:
+            for y0, y1, x0, x1 in windows(*s["size"], patch, overlap):
+                out.append(dict(s, name=f"{s['name']}_{y0}_{y1}_{x0}_{x1}", window=[y0, y1, x0, x1]))
+        return out
+
+    # -- config -----------------------------------------------------------------
+    def head_channels(self, backbone: BackboneInfo, opts: dict[str, Any]) -> int:
+        return int(opts.get("head_channels") or (TINY_HEAD_CHANNELS if backbone.tiny else HEAD_CHANNELS))
+
+    # -- bands and frames (identity for single-image datasets) ----------------------
+    def frames(self, opts: dict[str, Any]) -> dict[str, int]:
+        fn = getattr(self.module, "frames", None)
+        return {m: int(fn(opts).get(m, 1)) if fn else 1 for m in self.modalities}
+
+    def band_index(self, modality: str, backbone: BackboneInfo | None) -> list[int]:
+        """Positions, in the dataset's files, of the bands fed for ``modality``: the backbone's
+        bands in its order where the module declares ``BANDS``, else all of the task's."""
+        task_bands = list(self.info.modalities[modality])
+        file_bands = list(getattr(self.module, "BANDS", {}).get(modality, task_bands))
+        wanted = list(backbone.modalities.get(modality, task_bands)) if backbone and hasattr(self.module, "BANDS") \
+            else task_bands
+        return [file_bands.index(b) for b in wanted]
+
+    def channels(self, backbone: BackboneInfo, opts: dict[str, Any]) -> dict[str, list[int]] | None:
+        """Stacked-channel indices kept per modality (None: all, the single-image case)."""
+        frames = self.frames(opts)
+        out = {}
+        for m in self.modalities:
+            idx = self.band_index(m, backbone)
+            n = len(getattr(self.module, "BANDS", {}).get(m, self.info.modalities[m]))
+            out[m] = [t * n + i for t in range(frames[m]) for i in idx]
+        identity = all(v == list(range(len(self.info.modalities[m]))) for m, v in out.items())
+        return None if identity else out
+
+    def temporal(self, backbone: BackboneInfo, opts: dict[str, Any]) -> str | None:
+        """How the segmentor treats time series: None (not a time-series dataset), ``native``
+        (temporal backbone) or the ``temporal_reduction`` option."""
+        if getattr(self.module, "frames", None) is None:
+            return None
+        if backbone.temporal:
+            return "native"
+        reduction = str(opts.get("temporal_reduction", "mean"))
+        if reduction not in ("mean", "last"):
+            raise SpecError(f"--option temporal_reduction={reduction}: expected mean or last")
+        return reduction
+
+    def band_stats(self, data: dict[str, Any] | None) -> dict[str, Any]:
+        return (data or {}).get("normalization") or self.module.NORMALIZATION
+
+    def normalization(self, backbone: BackboneInfo | None = None,
+                      data: dict[str, Any] | None = None) -> tuple[list[float], list[float]]:
+        """Per stacked channel: each fed band's mean/std, repeated for every frame."""
+        stats = self.band_stats(data)
+        frames = self.frames((data or {}).get("options", {}))
+        mean: list[float] = []
+        std: list[float] = []
+        for m in self.modalities:
+            idx = self.band_index(m, backbone)
+            mean += [float(stats[m][0][i]) for i in idx] * frames[m]
+            std += [float(stats[m][1][i]) for i in idx] * frames[m]
+        return mean, std
+
+    def build_config(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any],
+                     work_dir: Path) -> dict[str, Any]:
+        opts = data["options"]
+        mod = self.module
+        classes, n_classes = list(mod.CLASSES), len(mod.CLASSES)
+        splits = work_dir / "splits"
+        splits.mkdir(parents=True, exist_ok=True)
+        for name in ("train", "test"):
+            (splits / f"{name}.json").write_text(json.dumps(data[name]))
+
+        crop = int(opts["patch_size"] if getattr(mod, "PATCHED", False) else opts["crop_size"])
+        batch = spec.batch_size or int(opts["batch_size"])
+        max_iters = spec.max_iters or int(opts["max_iters"])
+        lr = spec.lr or float(opts["lr"])
+        hc = self.head_channels(backbone, opts)
+        mean, std = self.normalization(backbone, data)
+        load = dict(type="RSBLoadSample", reader=f"{mod.__name__}:load", modalities=list(self.modalities))
+        channels, temporal, frames = self.channels(backbone, opts), self.temporal(backbone, opts), self.frames(opts)
+        pack = dict(type="PackSegInputs")
+        if channels is not None:
+            load["channels"] = channels
+        if temporal is not None:
+            pack["meta_keys"] = list(PACK_META)
+        model_extra: dict[str, Any] = {} if temporal is None else {"temporal": temporal}
+        train_pipeline: list[dict[str, Any]] = [load]
+        if not getattr(mod, "PATCHED", False):
+            train_pipeline.append(dict(type="RandomCrop", crop_size=(crop, crop), cat_max_ratio=0.75))
+        train_pipeline += [dict(type="RandomFlip", prob=0.5), pack]
+        test_pipeline = [load, pack]
+
+        def loader(name: str, pipeline: list[dict[str, Any]], bs: int, train: bool) -> dict[str, Any]:
+            return dict(batch_size=bs, num_workers=spec.num_workers,
+                        sampler=dict(type="InfiniteSampler" if train else "DefaultSampler", shuffle=train),
+                        dataset=dict(type="RSBSegDataset", ann_file=str(splits / f"{name}.json"), classes=classes,
+                                     palette=[list(c) for c in mod.PALETTE], pipeline=pipeline))
+
+        norm = dict(type="BN", requires_grad=True)
+        out = list(backbone.out_channels)
+        warmup = min(1500, max_iters // 10)
+        schedule = [dict(type="LinearLR", start_factor=1e-6, by_epoch=False, begin=0, end=warmup)] if warmup else []
+        schedule.append(dict(type="PolyLR", power=1.0, eta_min=0.0, by_epoch=False, begin=warmup, end=max_iters))
+        return dict(
+            default_scope=self.default_scope,
+            model=dict(
+                type="RSBEncoderDecoder",
+                modalities=[[m, len(self.band_index(m, backbone))] + ([frames[m]] if temporal else [])
+                            for m in self.modalities],
+                **model_extra,
+                data_preprocessor=dict(type="SegDataPreProcessor", mean=mean, std=std, bgr_to_rgb=False,
+                                       pad_val=0, seg_pad_val=IGNORE, size=(crop, crop)),
+                backbone=self.backbone_config(spec, backbone),
+                decode_head=dict(type="UPerHead", in_channels=out, in_index=list(range(len(out))),
+                                 pool_scales=(1, 2, 3, 6), channels=hc, dropout_ratio=0.1, num_classes=n_classes,
+                                 norm_cfg=norm, align_corners=False, ignore_index=IGNORE,
+                                 loss_decode=dict(type="CrossEntropyLoss", use_sigmoid=False, loss_weight=1.0)),
+                auxiliary_head=dict(type="FCNHead", in_channels=out[2], in_index=2, channels=max(hc // 2, 16),
+                                    num_convs=1, concat_input=False, dropout_ratio=0.1, num_classes=n_classes,
+                                    norm_cfg=norm, align_corners=False, ignore_index=IGNORE,
+                                    loss_decode=dict(type="CrossEntropyLoss", use_sigmoid=False, loss_weight=0.4)),
+                train_cfg=dict(),
+                test_cfg=self.test_cfg(opts, crop),
+            ),
+            train_dataloader=loader("train", train_pipeline, batch, True),
+            train_cfg=dict(type="IterBasedTrainLoop", max_iters=max_iters, val_interval=max_iters + 1),
+            test_dataloader=loader("test", test_pipeline, 1, False),
+            test_evaluator=dict(type="RSBSegMetric", iou_metrics=["mIoU", "mFscore"], ignore_index=IGNORE,
+                                scored_classes=list(getattr(mod, "SCORED", ())),
+                                output_dir=str(work_dir / "predictions")),
+            test_cfg=dict(type="TestLoop"),
+            optim_wrapper=dict(type="OptimWrapper",
+                               optimizer=dict(type="AdamW", lr=lr, betas=(0.9, 0.999), weight_decay=0.01),
+                               paramwise_cfg=dict(custom_keys={"norm": dict(decay_mult=0.0)})),
+            param_scheduler=schedule,
+            default_hooks=dict(
+                timer=dict(type="IterTimerHook"),
+                logger=dict(type="LoggerHook", interval=50, log_metric_by_epoch=False),
+                param_scheduler=dict(type="ParamSchedulerHook"),
+                checkpoint=dict(type="CheckpointHook", by_epoch=False, interval=max(1, max_iters // 4),
+                                max_keep_ckpts=1, save_last=True),
+                sampler_seed=dict(type="DistSamplerSeedHook"),
+            ),
+            log_processor=dict(by_epoch=False),
+            randomness=dict(seed=spec.seed, deterministic=spec.device == "cpu"),
+            env_cfg=dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
+                         dist_cfg=dict(backend="nccl" if spec.device == "cuda" else "gloo")),
+            launcher="none",
+            resume=True,
+        )
+
+    def test_cfg(self, opts: dict[str, Any], crop: int) -> dict[str, Any]:
+        """Patched datasets are predicted patch by patch (``whole``); the others by a sliding
+        window of the training crop with ``slide_stride`` (DeepGlobe/MaRS: stride = crop)."""
+        if getattr(self.module, "PATCHED", False):
+            return dict(mode="whole")
+        stride = int(opts.get("slide_stride") or crop)
+        return dict(mode="slide", crop_size=(crop, crop), stride=(stride, stride))
+
+    # -- results ----------------------------------------------------------------
+    def metric_value(self, metrics: dict[str, Any]) -> float:
+        return float(metrics[self.module.HEADLINE])
+
+    def row_fields(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any]) -> dict[str, Any]:
+        opts = data["options"]
+        hc = self.head_channels(backbone, opts)
+        mode = self.test_cfg(opts, int(opts.get("patch_size") or opts["crop_size"]))
+        stats = self.band_stats(data)
+        norm = "; ".join(f"{m}: mean={[stats[m][0][i] for i in self.band_index(m, backbone)]} "
+                         f"std={[stats[m][1][i] for i in self.band_index(m, backbone)]}" for m in self.modalities)
+        note = getattr(self.module, "NORMALIZATION_NOTE", "")
+        norm += f" ({note})" if note else ""
+        temporal = self.temporal(backbone, opts)
+        if temporal is not None:
+            frames = self.frames(opts)
+            series = ", ".join(f"{m} T={frames[m]} bands {','.join(backbone.modalities[m])}" for m in self.modalities)
+        missing = opts.get("missing_modality")
+        adapter = (f"UPerHead(channels={hc}, pool_scales=1,2,3,6) + FCNHead aux (stage 3, weight 0.4); "
+                   f"inference {mode['mode']}" + (f" {mode['crop_size'][0]}/{mode['stride'][0]}" if mode["mode"] == "slide" else "")
+                   + f"; modalities fed: {', '.join(self.modalities)}"
+                   + (f"; missing modality: {missing}" if missing is not None else "")
+                   + (f"; time series ({series}): {TEMPORAL[temporal]}" if temporal is not None else ""))
+        return {"adapter": adapter, "normalization": norm}
