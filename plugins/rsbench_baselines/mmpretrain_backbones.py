@@ -34,7 +34,9 @@ class MMPretrainBackbone(RSBackbone):
         self.out_channels = tuple(out_channels)
         self.out_strides = tuple(out_strides)
         self.pooled_channels = self.out_channels[-1]
-        self.net = MMPRETRAIN_MODELS.build(dict(net))
+        # _scope_ pins the lookup to mmpretrain: under mmdet's or mmrotate's default scope an
+        # unscoped 'ResNet' would resolve to their own class or not at all.
+        self.net = MMPRETRAIN_MODELS.build(dict(net, _scope_="mmpretrain"))
         self._apply_freeze()
 
     def forward(self, inputs: Tensor | Mapping[str, Any]) -> tuple[Tensor, ...]:

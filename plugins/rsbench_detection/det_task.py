@@ -1,0 +1,155 @@
+"""What horizontal (mmdet) and oriented (mmrotate) detection tasks share: reading the dataset's
+splits into mmengine's middle format, dumping them beside the run, the dataloaders, schedule
+and hooks. Subclasses add the detector, pipelines and metric; dataset modules add the reader.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from rsbench.catalog import BackboneInfo
+from rsbench.errors import DataLayoutError
+from rsbench.spec import RunSpec
+from rsbench.task import Task
+
+#: ImageNet statistics on 0-255 RGB, the convention of the detection papers' configs.
+RGB_MEAN = (123.675, 116.28, 103.53)
+RGB_STD = (58.395, 57.12, 57.375)
+
+#: Task defaults shared by the family (the paper schedule: 12 epochs; SkySense's AdamW 1e-4).
+DETECTION_OPTIONS: dict[str, Any] = dict(
+    epochs=12, batch_size=2, lr=1e-4, weight_decay=0.05, img_size=800, neck_channels=256,
+    roi_fc_channels=1024, anchor_scale=8, rpn_proposals=2000, roi_samples=512, score_thr=0.05, nproc=4,
+    skip_bad=False,
+)
+
+
+class DetectionTask(Task):
+    #: eval split -> the splits trained on (e.g. DIOR: test <- train + val).
+    train_splits: dict[str, tuple[str, ...]] = {"test": ("train",)}
+
+    def read(self, root: Path, splits: tuple[str, ...], skip_bad: bool) -> dict[str, Any]:
+        """The dataset's samples of ``splits`` (``root``, ``classes``, ``samples``, bad counts)."""
+        raise NotImplementedError
+
+    def check_data(self, root: Path, spec: RunSpec) -> dict[str, Any]:
+        opts = spec.with_options(dict(self.info.options))
+        split = spec.split or self.info.default_split
+        if split not in self.train_splits:
+            raise DataLayoutError(f"split {split!r}: task {self.info.name!r} evaluates on "
+                                  f"{', '.join(self.train_splits)}")
+        skip_bad = bool(opts["skip_bad"])
+        train = self.read(root, self.train_splits[split], skip_bad)
+        test = self.read(root, (split,), skip_bad)
+        # Like mmdet's filter_empty_gt: images without objects teach the RPN nothing here.
+        train_samples = [s for s in train["samples"] if s["instances"]]
+        if not train_samples:
+            raise DataLayoutError(f"{root}: no annotated objects in split(s) {', '.join(self.train_splits[split])}")
+        native = max(max(s["width"], s["height"]) for s in train_samples + test["samples"])
+        return {"root": train["root"], "classes": train["classes"], "split": split, "options": opts,
+                "train": train_samples, "test": test["samples"],
+                "img_size": min(native, int(opts["img_size"])),
+                "bad_samples": train["bad_samples"] + test["bad_samples"],
+                "bad_reasons": train["bad_reasons"] + test["bad_reasons"]}
+
+    # -- pieces the subclasses fill in ------------------------------------------------------
+    def model(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def pipelines(self, size: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        raise NotImplementedError
+
+    def evaluator(self, data: dict[str, Any], work_dir: Path) -> dict[str, Any]:
+        raise NotImplementedError
+
+    dataset_type = "mmdet.BaseDetDataset"
+
+    # -- the config ---------------------------------------------------------------------------
+    def write_annotations(self, data: dict[str, Any], work_dir: Path) -> dict[str, str]:
+        out = work_dir / "annotations"
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {}
+        for name in ("train", "test"):
+            paths[name] = str(out / f"{name}.json")
+            Path(paths[name]).write_text(json.dumps(
+                {"metainfo": {"classes": data["classes"]}, "data_list": data[name]}))
+        return paths
+
+    def build_config(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any],
+                     work_dir: Path) -> dict[str, Any]:
+        opts = data["options"]
+        anns = self.write_annotations(data, work_dir)
+        batch = spec.batch_size or int(opts["batch_size"])
+        epochs = int(opts["epochs"])
+        iters_per_epoch = math.ceil(len(data["train"]) / batch)
+        max_iters = spec.max_iters or iters_per_epoch * epochs
+        lr = spec.lr or float(opts["lr"])
+        train_pipeline, test_pipeline = self.pipelines(data["img_size"])
+
+        def dataset(name: str, pipeline: list[dict[str, Any]], test_mode: bool) -> dict[str, Any]:
+            return dict(type=self.dataset_type, data_root="", ann_file=anns[name], data_prefix=dict(img_path=""),
+                        metainfo=dict(classes=data["classes"]), test_mode=test_mode, pipeline=pipeline)
+
+        warmup = min(500, max_iters // 10)
+        # mmdet's 1x schedule: linear warm-up, then x0.1 at 8/12 and 11/12 of training.
+        schedule = [dict(type="LinearLR", start_factor=0.001, by_epoch=False, begin=0, end=warmup)] if warmup else []
+        schedule.append(dict(type="MultiStepLR", by_epoch=False, begin=0, end=max_iters, gamma=0.1,
+                             milestones=[max_iters * 8 // 12, max_iters * 11 // 12]))
+        return dict(
+            default_scope=self.default_scope,
+            model=self.model(spec, backbone, data),
+            train_dataloader=dict(batch_size=batch, num_workers=spec.num_workers,
+                                  sampler=dict(type="InfiniteSampler", shuffle=True),
+                                  batch_sampler=dict(type="mmdet.AspectRatioBatchSampler"),
+                                  dataset=dataset("train", train_pipeline, False)),
+            train_cfg=dict(type="IterBasedTrainLoop", max_iters=max_iters, val_interval=max_iters + 1),
+            test_dataloader=dict(batch_size=batch, num_workers=spec.num_workers, drop_last=False,
+                                 sampler=dict(type="DefaultSampler", shuffle=False),
+                                 dataset=dataset("test", test_pipeline, True)),
+            test_evaluator=self.evaluator(data, work_dir),
+            test_cfg=dict(type="TestLoop"),
+            optim_wrapper=dict(type="OptimWrapper",
+                               optimizer=dict(type="AdamW", lr=lr, weight_decay=float(opts["weight_decay"])),
+                               clip_grad=dict(max_norm=35, norm_type=2)),
+            param_scheduler=schedule,
+            default_hooks=dict(
+                timer=dict(type="IterTimerHook"),
+                logger=dict(type="LoggerHook", interval=50),
+                param_scheduler=dict(type="ParamSchedulerHook"),
+                checkpoint=dict(type="CheckpointHook", by_epoch=False, interval=max(1, max_iters // 4),
+                                max_keep_ckpts=1, save_last=True),
+                sampler_seed=dict(type="DistSamplerSeedHook"),
+            ),
+            randomness=dict(seed=spec.seed, deterministic=spec.device == "cpu"),
+            env_cfg=dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
+                         dist_cfg=dict(backend="nccl" if spec.device == "cuda" else "gloo")),
+            launcher="none",
+            resume=True,
+        )
+
+    def neck(self, backbone: BackboneInfo, data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        """mmdet's FPN over the backbone's maps (in_channels = the backbone's out_channels)."""
+        return dict(type=f"{prefix}FPN", in_channels=list(backbone.out_channels),
+                    out_channels=int(data["options"]["neck_channels"]), num_outs=5)
+
+    def data_preprocessor(self, prefix: str = "", **extra: Any) -> dict[str, Any]:
+        return dict(type=f"{prefix}DetDataPreprocessor", mean=list(RGB_MEAN), std=list(RGB_STD),
+                    bgr_to_rgb=True, pad_size_divisor=32, **extra)
+
+    def metric_value(self, metrics: dict[str, Any]) -> float:
+        keys = [k for k in metrics if k.endswith("/mAP") or k == "mAP"]
+        if not keys:
+            raise KeyError(f"no mAP in the test metrics {sorted(metrics)}")
+        return 100.0 * float(metrics[keys[0]])
+
+    def row_fields(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any]) -> dict[str, Any]:
+        fields = {"normalization": f"mean={list(RGB_MEAN)} std={list(RGB_STD)} (RGB, 0-255)",
+                  "adapter": f"FPN({list(backbone.out_channels)} -> {data['options']['neck_channels']})"}
+        # --skip-bad (-o skip_bad=true): skipped samples are counted in the row, never dropped silently.
+        fields["bad_samples"] = data["bad_samples"]
+        if data["bad_samples"]:
+            fields["bad_reasons"] = " | ".join(data["bad_reasons"][:5])
+        return fields

@@ -1,0 +1,92 @@
+"""Horizontal detection (DIOR, SARDet-100K) with mmdet's Faster R-CNN + FPN.
+
+The config follows mmdet's ``faster-rcnn_r50_fpn_1x`` with the rsbench backbone in place of
+ResNet-50 and the FPN's ``in_channels`` taken from the backbone. The metric is mmdet's
+``VOCMetric`` (mAP@0.5) with ``nproc`` from the task option; COCO datasets override
+:meth:`evaluator` with mmdet's ``CocoMetric``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rsbench.catalog import BackboneInfo
+from rsbench.spec import RunSpec
+from rsbench_detection.det_task import DETECTION_OPTIONS, DetectionTask
+
+HBB_OPTIONS = dict(DETECTION_OPTIONS, rpn_proposals=1000, eval_mode="11points")
+VOC_METRIC = ("mAP@0.5 over classes with ground truth (%), VOC protocol: mmdet VOCMetric / eval_map "
+              "(legacy +1 pixel coordinates, VOC07 11-point AP by default as the library; -o eval_mode=area); "
+              "Faster R-CNN + FPN")
+
+
+class HorizontalDetectionTask(DetectionTask):
+    default_scope = "mmdet"
+    imports = ("mmdet.models", "mmdet.datasets", "mmdet.evaluation", "rsbench_detection.metrics")
+
+    def pipelines(self, size: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        load = [dict(type="LoadImageFromFile")]
+        ann = [dict(type="LoadAnnotations", with_bbox=True)]
+        resize = [dict(type="Resize", scale=(size, size), keep_ratio=True)]
+        train = [*load, *ann, *resize, dict(type="RandomFlip", prob=0.5), dict(type="PackDetInputs")]
+        test = [*load, *resize, *ann,  # annotations after Resize: metrics use original coordinates
+                dict(type="PackDetInputs",
+                     meta_keys=("img_id", "img_path", "ori_shape", "img_shape", "scale_factor"))]
+        return train, test
+
+    def evaluator(self, data: dict[str, Any], work_dir: Path) -> dict[str, Any]:
+        opts = data["options"]
+        return dict(type="RSBVOCMetric", metric="mAP", iou_thrs=0.5, eval_mode=str(opts["eval_mode"]),
+                    nproc=int(opts["nproc"]), dump_path=str(work_dir / "predictions.pkl"))
+
+    def model(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any]) -> dict[str, Any]:
+        opts = data["options"]
+        c, fc = int(opts["neck_channels"]), int(opts["roi_fc_channels"])
+        proposals, samples = int(opts["rpn_proposals"]), int(opts["roi_samples"])
+        mm = ""  # default scope mmdet: no prefix (a self-prefix does not resolve)
+        nms = dict(nms_pre=proposals, max_per_img=proposals, nms=dict(type="nms", iou_threshold=0.7), min_bbox_size=0)
+        return dict(
+            type=f"{mm}FasterRCNN",
+            data_preprocessor=self.data_preprocessor(mm),
+            backbone=self.backbone_config(spec, backbone),
+            neck=self.neck(backbone, data, mm),
+            rpn_head=dict(
+                type=f"{mm}RPNHead", in_channels=c, feat_channels=c,
+                anchor_generator=dict(type=f"{mm}AnchorGenerator", scales=[int(opts["anchor_scale"])], ratios=[0.5, 1.0, 2.0],
+                                      strides=[4, 8, 16, 32, 64]),
+                bbox_coder=dict(type=f"{mm}DeltaXYWHBBoxCoder", target_means=[0.0] * 4, target_stds=[1.0] * 4),
+                loss_cls=dict(type=f"{mm}CrossEntropyLoss", use_sigmoid=True, loss_weight=1.0),
+                loss_bbox=dict(type=f"{mm}L1Loss", loss_weight=1.0)),
+            roi_head=dict(
+                type=f"{mm}StandardRoIHead",
+                bbox_roi_extractor=dict(type=f"{mm}SingleRoIExtractor",
+                                        roi_layer=dict(type="RoIAlign", output_size=7, sampling_ratio=0),
+                                        out_channels=c, featmap_strides=[4, 8, 16, 32]),
+                bbox_head=dict(
+                    type=f"{mm}Shared2FCBBoxHead", in_channels=c, fc_out_channels=fc, roi_feat_size=7,
+                    num_classes=len(data["classes"]),
+                    bbox_coder=dict(type=f"{mm}DeltaXYWHBBoxCoder", target_means=[0.0] * 4,
+                                    target_stds=[0.1, 0.1, 0.2, 0.2]),
+                    reg_class_agnostic=False,
+                    loss_cls=dict(type=f"{mm}CrossEntropyLoss", use_sigmoid=False, loss_weight=1.0),
+                    loss_bbox=dict(type=f"{mm}L1Loss", loss_weight=1.0))),
+            train_cfg=dict(
+                rpn=dict(
+                    assigner=dict(type=f"{mm}MaxIoUAssigner", pos_iou_thr=0.7, neg_iou_thr=0.3, min_pos_iou=0.3,
+                                  match_low_quality=True, ignore_iof_thr=-1),
+                    sampler=dict(type=f"{mm}RandomSampler", num=256, pos_fraction=0.5, neg_pos_ub=-1,
+                                 add_gt_as_proposals=False),
+                    allowed_border=-1, pos_weight=-1, debug=False),
+                rpn_proposal=dict(nms, nms_pre=2 * proposals),
+                rcnn=dict(
+                    assigner=dict(type=f"{mm}MaxIoUAssigner", pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.5,
+                                  match_low_quality=False, ignore_iof_thr=-1),
+                    sampler=dict(type=f"{mm}RandomSampler", num=samples, pos_fraction=0.25, neg_pos_ub=-1,
+                                 add_gt_as_proposals=True),
+                    pos_weight=-1, debug=False)),
+            test_cfg=dict(
+                rpn=nms,
+                rcnn=dict(score_thr=float(opts["score_thr"]), nms=dict(type="nms", iou_threshold=0.5),
+                          max_per_img=100)),
+        )
