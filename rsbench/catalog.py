@@ -116,6 +116,8 @@ class TaskInfo:
     evaluation_of: tuple[str, ...] = ()  # which paper suites list it: "skysense", "mars"
     #: Training iterations of a ``--smoke`` run on the fixture (enough to beat chance there).
     smoke_iters: int = 20
+    #: Options a ``--smoke`` run sets (small crops and heads that suit a tiny fixture).
+    smoke_options: Mapping[str, Any] = field(default_factory=dict)
 
     def import_builder(self) -> Any:
         return load_object(self.builder)

@@ -208,7 +208,7 @@ def _execute(cfg: dict[str, Any], task: Task, backbone: BackboneInfo, work_dir: 
 
     cfg = dict(cfg, work_dir=str(work_dir), experiment_name=f"rsbench-{uuid.uuid4().hex[:12]}",
                log_level="INFO" if verbose else "WARNING")
-    config = Config(cfg)
+    config = Config(cfg, format_python_code=False)  # yapf formatting costs ~2 s per dump
     config.dump(str(work_dir / "config.py"))
     runner = Runner.from_cfg(config)
     runner.register_hook(WeightsOnlyCheckpointHook(), priority="VERY_LOW")

@@ -99,14 +99,18 @@ def expand(
             specs.append(RunSpec(
                 backbone=backbone, task=evaluation.task,
                 data_root=(data_roots or {}).get(evaluation.task), protocol=protocol, seed=seed,
-                max_iters=_smoke_iters(evaluation.task) if smoke else None, device=device, work_dir=str(work_dir),
-                options={k: str(v) for k, v in options.items()},
+                max_iters=_smoke(evaluation.task)[0] if smoke else None, device=device, work_dir=str(work_dir),
+                options={k: str(v) for k, v in {**(_smoke(evaluation.task)[1] if smoke else {}), **options}.items()},
             ))
     return specs
 
 
-def _smoke_iters(task: str) -> int | None:
+def _smoke(task: str) -> tuple[int | None, dict[str, Any]]:
+    """A task's smoke-run length and options (none for a task no plugin registered)."""
     from rsbench.plugins import get_catalog
 
     tasks = get_catalog().tasks
-    return tasks.get(task).smoke_iters if task in tasks else None
+    if task not in tasks:
+        return None, {}
+    info = tasks.get(task)
+    return info.smoke_iters, dict(info.smoke_options)

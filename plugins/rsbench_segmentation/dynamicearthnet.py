@@ -53,7 +53,7 @@ BANDS = {"hr": PLANET_BANDS, "s2": S2_BANDS, "s1": S1_BANDS}
 #: Planet statistics of dynnet's loader (R, G, B, NIR there), here in file order B, G, R, NIR.
 #: S2 / S1 have no published DynamicEarthNet statistics: ``normalization_stats`` measures them.
 NORMALIZATION = {"hr": ((671.26, 915.62, 1042.59, 2605.21), (596.94, 715.55, 957.96, 1059.90))}
-NORMALIZATION_NOTE = ("hr: dynnet's Planet constants; s2, s1: measured on up to stats_samples seeded "
+NORMALIZATION_NOTE = ("hr: dynnet's Planet constants; s2, s1 where fed: measured on up to stats_samples seeded "
                       "training composites")
 DAYS = {"weekly": ("01", "05", "10", "15", "20", "25"), "single": ("01",)}
 SENTINEL_DAY = 15
@@ -163,7 +163,8 @@ def check(root: Path, modalities: Sequence[str] = ("hr",), temporal: str = "week
                          for i, line in enumerate(path.read_text().splitlines(), 1) if line.strip()]
         if not splits[split]:
             raise DataLayoutError(f"{path}: no lines")
-    return {"root": str(root), "classes": list(CLASSES), "splits": splits}
+    return {"root": str(root), "classes": list(CLASSES), "splits": splits,
+            "samples": [s for samples in splits.values() for s in samples]}
 
 
 def _sample(root: Path, line: str, where: str, modalities: Sequence[str], temporal: str) -> dict[str, Any]:
@@ -259,8 +260,9 @@ def load(sample: dict[str, Any], modalities: Sequence[str]) -> tuple[dict[str, n
 #: (cube, UTM zone, planet tile dir) per split: real-looking web-mercator tile ids.
 FIXTURE_CUBES = {
     "train": (("1330_3107_13", "10N", "26E-183N"), ("2196_3885_13", "17N", "9E-42N"),
-              ("4340_2850_13", "32N", "15E-121N")),
-    "val": (("6011_3420_13", "45N", "22E-80N"),),
+              ("4340_2850_13", "32N", "15E-121N"), ("1487_3335_13", "12N", "7E-140N"),
+              ("2417_4730_13", "18S", "30E-61S"), ("5200_3900_13", "39N", "20E-9N")),
+    "val": (("6011_3420_13", "45N", "22E-80N"), ("3700_2700_13", "28N", "4E-170N")),
     "test": (("4675_4103_13", "35S", "11E-3N"),),
 }
 FIXTURE_MONTHS = ("2018-03", "2019-07")
@@ -317,12 +319,14 @@ def write_fixture(out: Path, seed: int = 0, size: int = 64, dataset: str = "dyna
                 planet = root / "planet" / zone / tile / cube / "PF-SR"
                 for day in DAYS["weekly"]:
                     img = planet_col[full] + rng.normal(0, 150, (size, size, 4))
-                    _write_tif(planet / f"{month}-{day}.tif", np.clip(img, 0, 10000).astype(np.uint16).transpose(2, 0, 1), zone)
+                    _write_tif(planet / f"{month}-{day}.tif",
+                               np.clip(img, 0, 10000).astype(np.uint16).transpose(2, 0, 1), zone)
                 s2 = s2_col[full] + rng.normal(0, 150, (size, size, 12))
                 _write_tif(root / "sentinel2" / cube / f"{cube}_{yy}_{mm}.tif",
                            np.clip(s2, 0, 10000).astype(np.int16).transpose(2, 0, 1), zone)
                 s1 = s1_col[full] + rng.normal(0, 1.5, (size, size, 8))
-                _write_tif(root / "sentinel1" / cube / f"{cube}_{yy}_{mm}.tif", s1.astype(np.float32).transpose(2, 0, 1), zone)
+                _write_tif(root / "sentinel1" / cube / f"{cube}_{yy}_{mm}.tif",
+                           s1.astype(np.float32).transpose(2, 0, 1), zone)
                 lines.append(f"/{PLANET_PREFIX}{zone}/{tile}/{cube}/PF-SR /{label_rel} {month}")
         (root / SPLITS_DIR / f"{split}.txt").write_text("\n".join(lines) + "\n")
     mark_fixture(root, dataset, seed)

@@ -62,6 +62,7 @@ def rsbench_register_tasks(register):
                            "converter; padding labelled 255 = ignored); trained on train"),
         modalities={"hr": RGB}, splits=("val",), default_split="val",
         options=dict(SCHEDULE, batch_size=2, patch_size=896, overlap=384), evaluation_of=("skysense",),
+        smoke_iters=100, smoke_options=dict(patch_size=64, overlap=16, batch_size=4, lr=1e-2),
     ))
     register(TaskInfo(
         name="deepglobe-road", title="DeepGlobe road extraction", family="segmentation", dataset="deepglobe-road",
@@ -72,6 +73,7 @@ def rsbench_register_tasks(register):
                            "inference, window = training crop, stride = crop (MaRS)"),
         modalities={"hr": RGB}, splits=("test",), default_split="test",
         options=dict(SCHEDULE, crop_size=512, slide_stride=0, test_ratio=deepglobe_road.TEST_RATIO, split_seed=0),
+        smoke_iters=60, smoke_options=dict(crop_size=64, batch_size=4, lr=2e-3),
         evaluation_of=("mars",),
     ))
     register(TaskInfo(
@@ -83,6 +85,7 @@ def rsbench_register_tasks(register):
                            "convention); RGB tiles (2_Ortho_RGB)"),
         modalities={"hr": RGB}, splits=("test",), default_split="test",
         options=dict(SCHEDULE, patch_size=512, overlap=256), evaluation_of=("skysense",),
+        smoke_iters=50, smoke_options=dict(patch_size=64, overlap=32, batch_size=4, lr=1e-2),
     ))
     register(TaskInfo(
         name="earthmiss", title="EarthMiss segmentation with a missing modality", family="segmentation",
@@ -93,10 +96,12 @@ def rsbench_register_tasks(register):
                            "in_modalities; sliding-window inference at the training crop"),
         modalities={"hr": RGB, "sar": ("SAR",)}, splits=("test", "val"), default_split="test",
         options=dict(SCHEDULE, crop_size=512, slide_stride=0, missing_modality="sar"),
+        smoke_iters=60, smoke_options=dict(crop_size=64, batch_size=4, lr=1e-3),
         evaluation_of=("mars",),
     ))
     dyna = dict(family="segmentation", builder=BUILDER, metric="mIoU", splits=("val", "test"),
-                default_split="val", options=DYNA_OPTIONS, evaluation_of=("skysense",))
+                default_split="val", options=DYNA_OPTIONS, evaluation_of=("skysense",),
+                smoke_iters=60, smoke_options=dict(crop_size=64, batch_size=2, lr=5e-3))
     register(TaskInfo(
         name="dyna-pla", title="DynamicEarthNet semantic segmentation, Planet time series", dataset="dyna-pla",
         metric_definition=DYNA_METRIC + "; input: the label month's Planet frames (temporal=weekly: days "
