@@ -4,6 +4,7 @@ append exactly one leaderboard row (ok, failed or skipped) whatever happens."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import time
@@ -167,6 +168,8 @@ def run_evaluation(
             (work_dir / "run_spec.json").write_text(json.dumps(spec.as_dict(), indent=2, default=str))
             metrics = _execute(cfg, task, run.backbone, work_dir, spec, show_progress, verbose)
             value = task.metric_value(metrics)
+            if value is None or math.isnan(value):  # e.g. a server-only split: predictions, no score
+                value = None
             (work_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
             return RunOutcome(run.finish("ok", value=value))
     except KeyboardInterrupt:

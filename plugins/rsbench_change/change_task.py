@@ -1,0 +1,237 @@
+"""Change detection on mmseg (LEVIR-CD, WHU-CD, OSCD, DFC25 track 2): one task class for all.
+
+How the dates reach the backbone is decided per run and recorded in the row's ``adapter``:
+
+* ``siamese``: both dates in a modality the backbone takes -> shared backbone per date + fusion
+  neck (``fusion`` option: concat | sum | diff | abs_diff), open-cd's SiamEncoderDecoder.
+* ``multimodal``: the dates are different modalities and the backbone takes both (MaRS on
+  optical-before / SAR-after) -> one backbone call, the backbone's cross-modal fusion.
+* ``native``: ``temporal=native`` and a temporal backbone (SkySense) -> the dates go through
+  the backbone's temporal path with their day of year when the dataset has dates.
+* adapters for single-modal backbones: a one-band SAR date is replicated to R, G, B and goes
+  through the shared RGB backbone (siamese); a Sentinel-2 pair is shown to RGB backbones as its
+  B4, B3, B2 bands (torchgeo's ``bands='rgb'``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rsbench.catalog import BackboneInfo
+from rsbench.errors import DataLayoutError, SpecError
+from rsbench.spec import RunSpec
+from rsbench.task import Task
+from rsbench_change.io import read_date
+from rsbench_change.models_light import fused_channels
+
+#: ImageNet statistics for 8-bit RGB (the convention of the VHR change-detection papers).
+RGB_MEAN = (123.675, 116.28, 103.53)
+RGB_STD = (58.395, 57.12, 57.375)
+#: Images used to estimate per-band statistics of non-8-bit-RGB dates (S2, SAR).
+STATS_SAMPLES = 16
+SUBMISSION = "submission"
+#: The mmseg metric key each task reports (ChangeMetric's per-class keys or IoUMetric's mean).
+HEADLINE = {"levir-cd": "Fscore.changed", "whu-cd": "IoU.changed", "oscd": "Fscore.changed",
+            "dfc25-t2": "mIoU"}
+
+
+class ChangeDetectionTask(Task):
+    default_scope = "mmseg"
+    imports = ("mmseg.models", "mmseg.datasets", "mmseg.evaluation", "rsbench_change.models",
+               "rsbench_change.pipeline")
+
+    # -- data --------------------------------------------------------------------
+    def check_data(self, root: Path, spec: RunSpec) -> dict[str, Any]:
+        data = self.dataset.check(root)
+        opts = spec.with_options(dict(self.info.options))
+        split = spec.split or self.info.default_split
+        test_split = data.get("submission_split", "test") if split == SUBMISSION else split
+        if split not in data["splits"] and test_split not in data["splits"]:
+            raise DataLayoutError(f"{data['root']}: no {split!r} split (has {', '.join(data['splits'])})")
+        data["train"] = data["splits"][str(opts["train_split"])]
+        data["test"] = data["splits"][test_split]
+        data["submission"] = split == SUBMISSION
+        if data["submission"]:
+            data["test"] = [dict(s, label=None) for s in data["test"]]
+        elif any(s.get("label") is None for s in data["test"]):
+            raise DataLayoutError(f"{data['root']}: split {split!r} has no targets; use --split {SUBMISSION} "
+                                  "to write predictions for the evaluation server")
+        if not data["train"]:
+            raise DataLayoutError(f"{data['root']}: the {opts['train_split']!r} split is empty")
+        data["options"] = opts
+        return data
+
+    # -- how the dates meet the backbone -----------------------------------------------
+    def plan(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any]) -> dict[str, Any]:
+        """Per date: the modality fed, the files (band selection) and channel repeat; the mode."""
+        opts = data["options"]
+        mods = list(data["date_modalities"])
+        fed = set(self.modalities)
+        temporal = str(opts["temporal"])
+        if temporal not in ("siamese", "native"):
+            raise SpecError(f"--option temporal={temporal}: expected siamese or native")
+        if temporal == "native" and not backbone.temporal:
+            raise SpecError(f"--option temporal=native: backbone {backbone.name!r} has no temporal path "
+                            "(use temporal=siamese)")
+        dates: list[dict[str, Any]] = []
+        notes: list[str] = []
+        for i, m in enumerate(mods):
+            if m in fed:
+                dates.append(dict(modality=m, bands=list(backbone.modalities[m]), repeat=1, source=m))
+            elif m == "sar" and "hr" in fed:
+                dates.append(dict(modality="hr", bands=["SAR"], repeat=3, source=m))
+                notes.append(f"date {i + 1} SAR replicated to R,G,B for the RGB backbone")
+            elif m == "s2" and "hr" in fed and data.get("rgb_view"):
+                dates.append(dict(modality="hr", bands=list(data["rgb_view"]), repeat=1, source=m))
+                notes.append(f"date {i + 1} Sentinel-2 shown as RGB ({','.join(data['rgb_view'])})")
+            else:
+                raise SpecError(f"backbone {backbone.name!r} cannot take date {i + 1} ({m}) of task {self.info.name!r}")
+        used = {d["modality"] for d in dates}
+        if temporal == "native":
+            if len(used) > 1:
+                raise SpecError("--option temporal=native needs both dates in one modality")
+            mode = "native"
+            doy = all(s.get("doy") for s in data["train"] + data["test"])
+            notes.insert(0, f"native temporal path of {backbone.name} over the dates"
+                            + (" with day of year" if doy else " without dates (none in the data)"))
+        elif len(used) > 1:
+            mode = "multimodal"
+            notes.insert(0, "one multimodal call: " + ", ".join(
+                f"{d['modality']}=date {i + 1}" for i, d in enumerate(dates)) + " (backbone's own fusion)")
+        else:
+            mode = "siamese"
+            notes.insert(0, f"siamese: shared backbone per date, FeatureFusionNeck {opts['fusion']}")
+        self.modalities = tuple(m for m in self.modalities if m in used)
+        return dict(mode=mode, dates=dates, adapter="; ".join(notes))
+
+    def _files(self, sample: dict[str, Any], date: dict[str, Any], data: dict[str, Any], i: int) -> list[str]:
+        files = sample["dates"][i]
+        names = data.get("band_files")  # one file per band: select the planned bands by name
+        if names is None:
+            return files
+        index = {n: k for k, n in enumerate(names[date["source"]])}
+        return [files[index[b]] for b in date["bands"]]
+
+    def _stats(self, plan: dict[str, Any], data: dict[str, Any]) -> tuple[list[float], list[float], str]:
+        means: list[float] = []
+        stds: list[float] = []
+        notes = []
+        for i, date in enumerate(plan["dates"]):
+            if date["source"] == "hr" and data.get("hr_uint8", False):
+                mean, std = list(RGB_MEAN), list(RGB_STD)
+                notes.append(f"date {i + 1}: ImageNet RGB mean/std (0-255)")
+            else:
+                arrays = [read_date(self._files(s, date, data, i)) for s in data["train"][:STATS_SAMPLES]]
+                pix = np.concatenate([a.reshape(-1, a.shape[-1]) for a in arrays])
+                mean = [round(float(v), 4) for v in pix.mean(0)]
+                std = [round(max(float(v), 1e-6), 4) for v in pix.std(0)]
+                notes.append(f"date {i + 1}: per-band mean/std of {len(arrays)} training images")
+            means += mean * date["repeat"]
+            stds += std * date["repeat"]
+        return means, stds, "; ".join(notes)
+
+    # -- config ---------------------------------------------------------------------
+    def build_config(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any],
+                     work_dir: Path) -> dict[str, Any]:
+        opts = data["options"]
+        plan = self.plan(spec, backbone, data)
+        mean, std, data["normalization"] = self._stats(plan, data)
+        data["adapter"] = plan["adapter"]
+        splits = work_dir / "splits"
+        splits.mkdir(parents=True, exist_ok=True)
+        for name in ("train", "test"):
+            rows = [dict(id=s["id"], label=s.get("label"), doy=s.get("doy"),
+                         dates=[self._files(s, d, data, i) for i, d in enumerate(plan["dates"])])
+                    for s in data[name]]
+            (splits / f"{name}.json").write_text(json.dumps(rows))
+
+        classes = list(data["classes"])
+        batch = spec.batch_size or int(opts["batch_size"])
+        max_iters = spec.max_iters or int(opts["iters"])
+        lr = spec.lr or float(opts["lr"])
+        crop = int(opts["crop_size"])
+        eval_crop = int(opts["eval_crop"])
+        channels = list(backbone.out_channels)
+        dates = [dict(modality=d["modality"], channels=len(d["bands"]) * d["repeat"]) for d in plan["dates"]]
+        backbone_kwargs: dict[str, Any] = {}
+        if plan["mode"] == "native" and not all(s.get("doy") for s in data["train"] + data["test"]):
+            backbone_kwargs["require_dates"] = False
+        neck = None
+        if plan["mode"] == "siamese":
+            neck = dict(type="RSBFeatureFusionNeck", policy=str(opts["fusion"]))
+            channels = fused_channels(str(opts["fusion"]), channels)
+        head_channels = 64 if backbone.tiny else 512
+        norm = dict(type="BN", requires_grad=True)
+
+        load = dict(type="RSBLoadChangePair", label_map=data.get("label_map"),
+                    repeat=[d["repeat"] for d in plan["dates"]])
+        train_pipeline = [load, dict(type="RSBChangeRandomCrop", crop_size=crop),
+                          dict(type="RSBChangeRandomFlip", prob=0.5), dict(type="RSBPackChangeInputs")]
+        test_pipeline = [load, dict(type="RSBPackChangeInputs")]
+
+        def dataset(name: str, pipeline: list[dict[str, Any]]) -> dict[str, Any]:
+            return dict(type="RSBChangeDataset", ann_file=str(splits / f"{name}.json"),
+                        metainfo=dict(classes=classes), pipeline=pipeline, serialize_data=False)
+
+        test_cfg = (dict(mode="slide", crop_size=(eval_crop, eval_crop), stride=(eval_crop, eval_crop))
+                    if eval_crop > 0 else dict(mode="whole"))
+        model = dict(
+            type="RSBSiamEncoderDecoder", dates=dates, temporal=plan["mode"],
+            data_preprocessor=dict(type="SegDataPreProcessor", mean=mean, std=std, bgr_to_rgb=False,
+                                   pad_val=0, seg_pad_val=255, size_divisor=32,
+                                   test_cfg=dict(size_divisor=32)),
+            backbone=self.backbone_config(spec, backbone, **backbone_kwargs),
+            decode_head=dict(type="UPerHead", in_channels=channels, in_index=list(range(len(channels))),
+                             pool_scales=(1, 2, 3, 6), channels=head_channels, dropout_ratio=0.1,
+                             num_classes=len(classes), norm_cfg=norm, align_corners=False,
+                             loss_decode=dict(type="CrossEntropyLoss", use_sigmoid=False, loss_weight=1.0)),
+            train_cfg=dict(), test_cfg=test_cfg,
+        )
+        if neck is not None:
+            model["neck"] = neck
+        return dict(
+            default_scope=self.default_scope,
+            model=model,
+            train_dataloader=dict(batch_size=batch, num_workers=spec.num_workers,
+                                  sampler=dict(type="InfiniteSampler", shuffle=True),
+                                  dataset=dataset("train", train_pipeline)),
+            train_cfg=dict(type="IterBasedTrainLoop", max_iters=max_iters),
+            test_dataloader=dict(batch_size=1, num_workers=spec.num_workers,
+                                 sampler=dict(type="DefaultSampler", shuffle=False),
+                                 dataset=dataset("test", test_pipeline)),
+            test_evaluator=dict(type="RSBChangeMetric", iou_metrics=["mIoU", "mFscore"],
+                                output_dir=str(work_dir / "predictions"), format_only=data["submission"]),
+            test_cfg=dict(type="TestLoop"),
+            optim_wrapper=dict(type="OptimWrapper", optimizer=dict(type="AdamW", lr=lr, weight_decay=0.01),
+                               clip_grad=dict(max_norm=5.0)),
+            param_scheduler=[dict(type="PolyLR", power=1.0, eta_min=0.0, by_epoch=False, begin=0, end=max_iters)],
+            default_hooks=dict(
+                timer=dict(type="IterTimerHook"),
+                logger=dict(type="LoggerHook", interval=int(opts["log_interval"])),
+                param_scheduler=dict(type="ParamSchedulerHook"),
+                checkpoint=dict(type="CheckpointHook", by_epoch=False, interval=max(1, max_iters // 4),
+                                max_keep_ckpts=1, save_last=True),
+                sampler_seed=dict(type="DistSamplerSeedHook"),
+            ),
+            randomness=dict(seed=spec.seed, deterministic=spec.device == "cpu"),
+            env_cfg=dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
+                         dist_cfg=dict(backend="nccl" if spec.device == "cuda" else "gloo")),
+            launcher="none",
+            resume=True,
+        )
+
+    def metric_value(self, metrics: dict[str, Any]) -> float:
+        key = HEADLINE[self.info.name]
+        if key not in metrics:  # --split submission: predictions written, nothing scored
+            return float("nan")
+        return float(metrics[key])
+
+    def row_fields(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any]) -> dict[str, Any]:
+        opts = data["options"]
+        evaluation = (f"eval on {opts['eval_crop']} px non-overlapping crops" if int(opts["eval_crop"]) > 0
+                      else "eval on full images")
+        return {"adapter": f"{data['adapter']}; {evaluation}", "normalization": data["normalization"]}

@@ -1,0 +1,80 @@
+"""Declarations of the change-detection datasets and tasks. Light: no torch import."""
+
+from __future__ import annotations
+
+from rsbench import DatasetInfo, TaskInfo, hookimpl
+from rsbench_change import dfc25, levir_cd, oscd, whu_cd
+
+BUILDER = "rsbench_change.change_task:ChangeDetectionTask"
+RGB = ("R", "G", "B")
+#: Defaults shared by the tasks (open-cd's LEVIR-CD schedule: 40k iterations, batch 8, 256 crops).
+#: temporal: siamese | native (temporal backbones); fusion: concat | sum | diff | abs_diff;
+#: eval_crop: 0 = whole-image inference, N = non-overlapping N px windows.
+COMMON = dict(train_split="train", temporal="siamese", fusion="concat", crop_size=256, eval_crop=0,
+              batch_size=8, iters=40000, lr=1e-4, log_interval=50)
+SCORE = ("computed by mmseg IoUMetric (iou_metrics mIoU+mFscore) over pixels summed across all test "
+         "images, per class, class 1 = changed")
+
+
+def _dataset(name: str, title: str, module, citation: str,
+             classes: tuple[str, ...] = ("unchanged", "changed")) -> DatasetInfo:
+    return DatasetInfo(name=name, title=title, layout=module.LAYOUT, classes=classes,
+                       checker=f"rsbench_change.{module.__name__.rsplit('.', 1)[1]}:check",
+                       fixture=f"rsbench_change.{module.__name__.rsplit('.', 1)[1]}:write_fixture",
+                       citation=citation)
+
+
+@hookimpl
+def rsbench_register_datasets(register):
+    register(_dataset("levir-cd", "LEVIR-CD", levir_cd,
+                      "Chen & Shi, A Spatial-Temporal Attention-Based Method and a New Dataset for Remote "
+                      "Sensing Image Change Detection, Remote Sensing 2020"))
+    register(_dataset("whu-cd", "WHU-CD", whu_cd,
+                      "Ji, Wei & Lu, Fully Convolutional Networks for Multisource Building Extraction From an "
+                      "Open Aerial and Satellite Imagery Data Set, IEEE TGRS 2019"))
+    register(_dataset("oscd", "OSCD", oscd,
+                      "Daudt et al., Urban Change Detection for Multispectral Earth Observation Using "
+                      "Convolutional Neural Networks, IGARSS 2018"))
+    register(_dataset("dfc25-t2", "DFC25 track 2 (BRIGHT)", dfc25,
+                      "Chen et al., BRIGHT: A globally distributed multimodal building damage assessment "
+                      "dataset with very-high-resolution for all-weather disaster response, 2025",
+                      classes=dfc25.CLASSES))
+
+
+@hookimpl
+def rsbench_register_tasks(register):
+    register(TaskInfo(
+        name="levir-cd", title="LEVIR-CD binary change detection", family="change", dataset="levir-cd",
+        builder=BUILDER, metric="F1 (change)",
+        metric_definition="F1 of the change class (2PR/(P+R), pixels 255 in label/), " + SCORE
+                          + "; test split 128 images, full images or eval_crop windows (option)",
+        modalities={"hr": RGB}, splits=("test", "val"), default_split="test",
+        options=COMMON, evaluation_of=("skysense",),
+    ))
+    register(TaskInfo(
+        name="whu-cd", title="WHU-CD building change detection", family="change", dataset="whu-cd",
+        builder=BUILDER, metric="IoU (change)",
+        metric_definition="IoU of the change class (TP/(TP+FP+FN)); F1 of the change class also in "
+                          "metrics.json (Fscore.changed); " + SCORE
+                          + "; split protocol: the 256 px re-pack lists list/{train,val,test}.txt",
+        modalities={"hr": RGB}, splits=("test", "val"), default_split="test",
+        options=COMMON, evaluation_of=("mars",),
+    ))
+    register(TaskInfo(
+        name="oscd", title="OSCD Sentinel-2 urban change detection", family="change", dataset="oscd",
+        builder=BUILDER, metric="F1 (change)",
+        metric_definition="F1 of the change class over the 10 test cities (full images), " + SCORE
+                          + "; 13-band L1C, the backbone's S2 bands (RGB backbones: B4,B3,B2)",
+        modalities={"s2": oscd.BANDS, "hr": RGB}, splits=("test",), default_split="test",
+        options=dict(COMMON, crop_size=96, iters=10000), evaluation_of=("skysense",),
+    ))
+    register(TaskInfo(
+        name="dfc25-t2", title="DFC25 track 2 (BRIGHT) building damage, optical pre + SAR post",
+        family="change", dataset="dfc25-t2", builder=BUILDER, metric="mIoU (4 classes)",
+        metric_definition="mIoU over background, intact, damaged, destroyed (mmseg IoUMetric mIoU: "
+                          "per-class IoU over pixels summed across the split, nan-mean over classes); "
+                          "scored on the holdout list; --split submission writes predictions for the "
+                          "unlabelled test (else val) list",
+        modalities={"hr": RGB, "sar": ("SAR",)}, splits=("holdout", "val", "test", "submission"),
+        default_split="holdout", options=dict(COMMON, crop_size=512), evaluation_of=("mars",),
+    ))
