@@ -8,7 +8,8 @@ from rsbench.catalog import BackboneInfo, Catalog
 from rsbench.errors import DuplicateNameError, UnknownNameError
 from rsbench.plugins import get_host
 
-BUILT_IN = {"baselines", "classification", "skysense", "mars"}
+BUILT_IN = {"executors", "baselines", "classification", "skysense", "mars", "segmentation", "detection",
+            "change", "imagelevel"}
 
 
 def test_builtin_and_third_party_plugins_are_discovered_through_entry_points():
@@ -19,6 +20,11 @@ def test_builtin_and_third_party_plugins_are_discovered_through_entry_points():
     assert records["testplugin"].hooks == ["rsbench_register_backbones"]
     assert records["baselines"].distribution == "rsbench"
     assert get_host().catalog.backbones.owner["test-resnet18-nir"] == "testplugin"
+
+
+def test_every_first_party_plugin_loads_without_error():
+    errors = {r.name: r.error for r in get_host().records if r.name in BUILT_IN and r.error}
+    assert not errors
 
 
 def test_a_plugin_that_fails_to_import_is_reported_and_the_rest_keep_working(fresh_host, monkeypatch):

@@ -12,6 +12,8 @@ RGB = ("R", "G", "B")
 #: eval_crop: 0 = whole-image inference, N = non-overlapping N px windows.
 COMMON = dict(train_split="train", temporal="siamese", fusion="concat", crop_size=256, eval_crop=0,
               batch_size=8, iters=40000, lr=1e-4, log_interval=50)
+#: Smoke runs on the tiny fixtures (the settings the run tests use).
+SMOKE = dict(smoke_iters=50, smoke_options=dict(crop_size=64, batch_size=4, lr=4e-3))
 SCORE = ("computed by mmseg IoUMetric (iou_metrics mIoU+mFscore) over pixels summed across all test "
          "images, per class, class 1 = changed")
 
@@ -49,7 +51,7 @@ def rsbench_register_tasks(register):
         metric_definition="F1 of the change class (2PR/(P+R), pixels 255 in label/), " + SCORE
                           + "; test split 128 images, full images or eval_crop windows (option)",
         modalities={"hr": RGB}, splits=("test", "val"), default_split="test",
-        options=COMMON, evaluation_of=("skysense",),
+        options=COMMON, evaluation_of=("skysense",), **SMOKE,
     ))
     register(TaskInfo(
         name="whu-cd", title="WHU-CD building change detection", family="change", dataset="whu-cd",
@@ -58,7 +60,7 @@ def rsbench_register_tasks(register):
                           "metrics.json (Fscore.changed); " + SCORE
                           + "; split protocol: the 256 px re-pack lists list/{train,val,test}.txt",
         modalities={"hr": RGB}, splits=("test", "val"), default_split="test",
-        options=COMMON, evaluation_of=("mars",),
+        options=COMMON, evaluation_of=("mars",), **SMOKE,
     ))
     register(TaskInfo(
         name="oscd", title="OSCD Sentinel-2 urban change detection", family="change", dataset="oscd",
@@ -66,7 +68,7 @@ def rsbench_register_tasks(register):
         metric_definition="F1 of the change class over the 10 test cities (full images), " + SCORE
                           + "; 13-band L1C, the backbone's S2 bands (RGB backbones: B4,B3,B2)",
         modalities={"s2": oscd.BANDS, "hr": RGB}, splits=("test",), default_split="test",
-        options=dict(COMMON, crop_size=96, iters=10000), evaluation_of=("skysense",),
+        options=dict(COMMON, crop_size=96, iters=10000), evaluation_of=("skysense",), **SMOKE,
     ))
     register(TaskInfo(
         name="dfc25-t2", title="DFC25 track 2 (BRIGHT) building damage, optical pre + SAR post",
@@ -76,5 +78,5 @@ def rsbench_register_tasks(register):
                           "scored on the holdout list; --split submission writes predictions for the "
                           "unlabelled test (else val) list",
         modalities={"hr": RGB, "sar": ("SAR",)}, splits=("holdout", "val", "test", "submission"),
-        default_split="holdout", options=dict(COMMON, crop_size=512), evaluation_of=("mars",),
+        default_split="holdout", options=dict(COMMON, crop_size=512), evaluation_of=("mars",), **SMOKE,
     ))
