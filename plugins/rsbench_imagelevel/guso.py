@@ -1,0 +1,152 @@
+"""GUSO (Wang et al., MaRS 2026): ultra-high-resolution optical/SAR pairs for registration and translation.
+
+The public repository ships demo pairs ``{id}_opt.png`` / ``{id}_sar.png`` (512x512 RGB PNGs, the
+SAR rotated and scaled relative to the optical image) and evaluates registration with the ground
+truth homography ``H_0to1`` (``utils/rs_metrics.py``); the per-file layout inside the download
+zips is not documented. rsbench therefore reads this layout (documented, and written by the
+fixture)::
+
+    <split>/{id}_opt.png   optical RGB
+    <split>/{id}_sar.png   SAR (grey or RGB PNG; the first channel is used)
+    <split>/{id}_H.txt     3x3 homography H_0to1 (whitespace separated) mapping an optical pixel
+                           (x, y, 1) to SAR pixel coordinates; registration only
+
+with ``<split>`` in train / val / test. Images must be square, equal in size, and at least the
+task's crop (``img_size``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from rsbench.errors import DataLayoutError
+from rsbench.fixtures import mark_fixture
+
+SPLITS = ("train", "val", "test")
+LAYOUT = "<split>/{id}_opt.png, {id}_sar.png and {id}_H.txt (3x3 H_0to1, optical -> SAR pixels), split in train/val/test"
+
+
+def read_h(path: Path) -> list[list[float]]:
+    if not path.is_file():
+        raise DataLayoutError(f"{path}: ground-truth homography missing (expected a 3x3 matrix as text)")
+    try:
+        h = np.loadtxt(path, dtype=np.float64)
+    except ValueError as exc:
+        raise DataLayoutError(f"{path}: not a 3x3 numeric matrix ({exc})") from exc
+    if h.shape != (3, 3) or not np.isfinite(h).all() or abs(np.linalg.det(h)) < 1e-9:
+        raise DataLayoutError(f"{path}: expected an invertible 3x3 homography; got shape {h.shape}")
+    return (h / h[2, 2]).tolist()
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    if not path.is_file():
+        raise DataLayoutError(f"{path}: image missing (pairs are {{id}}_opt.png and {{id}}_sar.png)")
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DataLayoutError(f"{path}: unreadable image ({exc})") from exc
+
+
+def check(root: Path, with_h: bool = True) -> dict[str, Any]:
+    root = Path(root)
+    samples: dict[str, list[dict[str, Any]]] = {}
+    size = None
+    for split in SPLITS:
+        folder = root / split
+        if not folder.is_dir():
+            raise DataLayoutError(f"{folder}: split folder missing; expected {LAYOUT}")
+        ids = sorted(p.name[: -len("_opt.png")] for p in folder.glob("*_opt.png"))
+        if not ids:
+            raise DataLayoutError(f"{folder}: no {{id}}_opt.png images")
+        samples[split] = []
+        for i in ids:
+            sizes = {image_size(folder / f"{i}_{kind}.png") for kind in ("opt", "sar")}
+            if len(sizes) != 1:
+                raise DataLayoutError(f"{folder / i}_sar.png: size {sorted(sizes)} differs from its optical image")
+            (w, h), = sizes
+            if w != h:
+                raise DataLayoutError(f"{folder / i}_opt.png: {w}x{h} px; expected a square image")
+            size = size or w
+            entry: dict[str, Any] = dict(id=i, opt=f"{split}/{i}_opt.png", sar=f"{split}/{i}_sar.png", size=w)
+            if with_h:
+                entry["H"] = read_h(folder / f"{i}_H.txt")
+            samples[split].append(entry)
+    return {"root": str(root), "samples": samples, "size": size, "classes": []}
+
+
+def check_translation(root: Path) -> dict[str, Any]:
+    return check(root, with_h=False)
+
+
+# -- fixture ------------------------------------------------------------------------------
+def scene(size: int, rng: np.random.Generator) -> np.ndarray:
+    """A synthetic optical scene (H, W, 3) in [0, 1]: blocks ('buildings') on smooth terrain."""
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    base = 0.4 + 0.15 * np.sin(2 * np.pi * (rng.uniform(1, 3) * xx + rng.uniform(0, 1))) * np.cos(
+        2 * np.pi * rng.uniform(1, 3) * yy)
+    img = np.repeat(base[..., None], 3, axis=2) * rng.uniform(0.7, 1.0, 3)
+    for _ in range(int(size * size / 180)):
+        h, w = rng.integers(size // 16, size // 5, 2)
+        y, x = rng.integers(0, size - h), rng.integers(0, size - w)
+        img[y:y + h, x:x + w] = rng.uniform(0.1, 1.0, 3)
+    return np.clip(img, 0, 1)
+
+
+def random_affine(size: int, rng: np.random.Generator, max_angle: float = 10.0, max_shift: float = 4.0) -> np.ndarray:
+    """An affine H_0to1 about the image centre: rotation, isotropic scale and shift."""
+    a = np.deg2rad(rng.uniform(-max_angle, max_angle))
+    s = rng.uniform(0.92, 1.08)
+    t = rng.uniform(-max_shift, max_shift, 2)
+    c = (size - 1) / 2
+    rot = np.array([[s * np.cos(a), -s * np.sin(a)], [s * np.sin(a), s * np.cos(a)]])
+    h = np.eye(3)
+    h[:2, :2] = rot
+    h[:2, 2] = np.array([c, c]) - rot @ np.array([c, c]) + t
+    return h
+
+
+def sar_from(optical: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The SAR image of a scene: pixel q of SAR shows optical point H^-1 q (bilinear), with a
+    different radiometry (inverted, squared luminance) and multiplicative speckle."""
+    size = optical.shape[0]
+    lum = optical @ np.array([0.3, 0.5, 0.2])
+    sar_look = (1 - lum) ** 2
+    inv = np.linalg.inv(h)
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
+    pts = inv @ np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size)])
+    px, py = pts[0] / pts[2], pts[1] / pts[2]
+    x0, y0 = np.clip(np.floor(px).astype(int), 0, size - 2), np.clip(np.floor(py).astype(int), 0, size - 2)
+    fx, fy = np.clip(px - x0, 0, 1), np.clip(py - y0, 0, 1)
+    val = (sar_look[y0, x0] * (1 - fx) * (1 - fy) + sar_look[y0, x0 + 1] * fx * (1 - fy)
+           + sar_look[y0 + 1, x0] * (1 - fx) * fy + sar_look[y0 + 1, x0 + 1] * fx * fy)
+    outside = (px < 0) | (px > size - 1) | (py < 0) | (py > size - 1)
+    val[outside] = 0.0
+    speckle = rng.gamma(8.0, 1 / 8.0, val.shape)
+    return np.clip(val * speckle, 0, 1).reshape(size, size)
+
+
+def write_fixture(out: Path, seed: int = 0, size: int = 64, counts: dict[str, int] | None = None,
+                  dataset: str = "guso") -> Path:
+    """A tiny GUSO: synthetic scenes, SAR views warped by a planted affine H_0to1 (written to
+    ``{id}_H.txt``), so registration RMSE against the truth is exact."""
+    out = Path(out)
+    rng = np.random.default_rng(seed)
+    n = 0
+    for split, k in (counts or dict(train=48, val=8, test=16)).items():
+        folder = out / split
+        folder.mkdir(parents=True, exist_ok=True)
+        for _ in range(k):
+            opt = scene(size, rng)
+            h = random_affine(size, rng)
+            sar = sar_from(opt, h, rng)
+            Image.fromarray((opt * 255).astype(np.uint8)).save(folder / f"{n}_opt.png")
+            Image.fromarray((np.repeat(sar[..., None], 3, axis=2) * 255).astype(np.uint8)).save(folder / f"{n}_sar.png")
+            np.savetxt(folder / f"{n}_H.txt", h, fmt="%.10f")
+            n += 1
+    mark_fixture(out, dataset, seed)
+    return out

@@ -1,0 +1,122 @@
+"""Declarations of the image-level and cross-modal datasets and tasks. Light: no torch import."""
+
+from __future__ import annotations
+
+from rsbench import DatasetInfo, TaskInfo, hookimpl
+from rsbench_imagelevel import ben_mm, ben_s2, fmow_s2, guso, resisc45
+
+OA = "OA: overall accuracy (top-1, %) over all test images (micro average)"
+SCENE_OPTIONS = dict(train_ratio=0.2, split_seed=0, epochs=30, batch_size=32, lr=5e-4, max_size=256)
+MAP = ("mAP (%), headline micro: mmpretrain's exact average precision of all (patch, class) scores pooled "
+       "(sklearn average='micro'); also reported: macro = mean per-class AP over the 19 classes present in "
+       "the split. Labels: 43 CLC names mapped to 19 by the official table")
+BEN_OPTIONS = dict(label_fraction=1.0, split_seed=0, epochs=20, batch_size=32, lr=5e-4, img_size=0,
+                   stats_samples=64)
+S2 = ben_s2.S2_BANDS
+FMOW_OPTIONS = dict(split_seed=0, epochs=30, batch_size=32, lr=5e-4, img_size=96, stats_samples=64)
+TOP = ("top-1 accuracy (%, headline) and top-5 accuracy over the evaluated split (mmpretrain Accuracy); "
+       "13-band images resampled bilinearly to img_size (SatMAE: 96)")
+
+
+def datasets() -> list[DatasetInfo]:
+    return [
+        DatasetInfo(
+            name="resisc45", title="NWPU-RESISC45", layout=resisc45.LAYOUT, classes=resisc45.CLASSES,
+            checker="rsbench_imagelevel.resisc45:check", fixture="rsbench_imagelevel.resisc45:write_fixture",
+            citation="Cheng et al., Remote Sensing Image Scene Classification: Benchmark and State of the "
+                     "Art, Proc. IEEE 2017",
+        ),
+        DatasetInfo(
+            name="ben-s2", title="BigEarthNet v1.0 (S2)", layout=ben_s2.LAYOUT, classes=ben_s2.CLASSES,
+            checker="rsbench_imagelevel.ben_s2:check", fixture="rsbench_imagelevel.ben_s2:write_fixture",
+            citation="Sumbul et al., BigEarthNet: A Large-Scale Benchmark Archive for Remote Sensing Image "
+                     "Understanding, IGARSS 2019",
+        ),
+        DatasetInfo(
+            name="ben-mm", title="BigEarthNet-MM (S1 + S2)", layout=ben_mm.LAYOUT, classes=ben_mm.CLASSES,
+            checker="rsbench_imagelevel.ben_mm:check", fixture="rsbench_imagelevel.ben_mm:write_fixture",
+            citation="Sumbul et al., BigEarthNet-MM: A Large-Scale, Multimodal, Multilabel Benchmark Archive "
+                     "for Remote Sensing Image Classification and Retrieval, IEEE GRSM 2021",
+        ),
+        DatasetInfo(
+            name="fmow-s2", title="fMoW-Sentinel", layout=fmow_s2.LAYOUT, classes=fmow_s2.CLASSES,
+            checker="rsbench_imagelevel.fmow_s2:check", fixture="rsbench_imagelevel.fmow_s2:write_fixture",
+            citation="Cong et al., SatMAE: Pre-training Transformers for Temporal and Multi-Spectral Satellite "
+                     "Imagery, NeurIPS 2022 (fMoW: Christie et al., CVPR 2018)",
+        ),
+        DatasetInfo(
+            name="guso", title="GUSO optical/SAR pairs", layout=guso.LAYOUT, classes=(),
+            checker="rsbench_imagelevel.guso:check", fixture="rsbench_imagelevel.guso:write_fixture",
+            citation="GUSO (vision-heng/GUSO), used by MaRS (AAAI 2026) for cross-modal registration and translation",
+        ),
+    ]
+
+
+def tasks() -> list[TaskInfo]:
+    return [
+        TaskInfo(
+            name="resisc45", title="NWPU-RESISC45 scene classification", family="classification",
+            dataset="resisc45", builder="rsbench_classification.scene_task:SceneClassificationTask",
+            metric="OA", metric_definition=OA + "; per-class random split at train_ratio (TR 10% or 20%)",
+            modalities={"hr": ("R", "G", "B")}, splits=("test",), default_split="test",
+            options=SCENE_OPTIONS, evaluation_of=("skysense",), smoke_iters=40,
+        ),
+        TaskInfo(
+            name="ben-s2", title="BigEarthNet-S2 multi-label classification (19 classes)", family="classification",
+            dataset="ben-s2", builder="rsbench_imagelevel.bands_task:MultiLabelBandsTask",
+            metric="mAP", metric_definition=MAP + "; label_fraction of train sampled per class (10% / 100%)",
+            modalities={"s2": S2}, splits=("val", "test"), default_split="test",
+            options=BEN_OPTIONS, evaluation_of=("skysense",), smoke_iters=40,
+            smoke_options=dict(batch_size=16, lr=1e-3),
+        ),
+        TaskInfo(
+            name="ben-mm", title="BigEarthNet-MM multi-label classification (S1 + S2, 19 classes)",
+            family="classification", dataset="ben-mm", builder="rsbench_imagelevel.bands_task:MultiLabelBandsTask",
+            metric="mAP", metric_definition=MAP + "; S2 and S1 paired by the split CSVs",
+            modalities={"s2": S2, "s1": ("VV", "VH")}, splits=("val", "test"), default_split="test",
+            options=BEN_OPTIONS, evaluation_of=("skysense",), smoke_iters=40,
+            smoke_options=dict(batch_size=16, lr=1e-3),
+        ),
+        TaskInfo(
+            name="fmow-s2", title="fMoW-Sentinel scene classification (62 classes)", family="classification",
+            dataset="fmow-s2", builder="rsbench_imagelevel.bands_task:BandsClassificationTask",
+            metric="top-1", metric_definition=TOP, modalities={"s2": fmow_s2.BANDS}, splits=("val", "test"),
+            default_split="val", options=FMOW_OPTIONS, evaluation_of=("skysense",), smoke_iters=40,
+            smoke_options=dict(batch_size=16, lr=1e-3, img_size=24),
+        ),
+        TaskInfo(
+            name="guso-reg", title="GUSO optical/SAR registration", family="cross-modal", dataset="guso",
+            builder="rsbench_imagelevel.guso_tasks:RegistrationTask", metric="RMSE",
+            metric_definition=("RMSE (pixels, lower is better): per pair, RMSE between a 20x20 grid of optical "
+                               "points mapped by the predicted and by the ground-truth H_0to1, capped at 5, "
+                               "averaged over pairs; also success_rate = % of pairs with RMSE < 3. Predicted H from "
+                               "a correlation head on the backbone's stride-8 features (affine, weighted LSQ)"),
+            modalities={"hr": ("R", "G", "B"), "sar": ("SAR",)}, splits=("val", "test"), default_split="test",
+            higher_is_better=False, options=dict(img_size=512, search_px=64, epochs=20, batch_size=8, lr=2e-4),
+            smoke_iters=20, smoke_options=dict(img_size=64, search_px=16, batch_size=4),
+            evaluation_of=("mars",),
+        ),
+        TaskInfo(
+            name="guso-trans", title="GUSO SAR-to-optical translation", family="cross-modal", dataset="guso",
+            builder="rsbench_imagelevel.guso_tasks:TranslationTask", metric="PSNR",
+            metric_definition=("PSNR (dB, headline) = mean over test pairs of 10 log10(1 / MSE) of the predicted vs "
+                               "the true optical image in [0, 1]; SSIM also reported (Gaussian 11x11, sigma 1.5, "
+                               "K1 0.01, K2 0.03, valid window positions, channel mean). Input: the SAR image only"),
+            modalities={"hr": ("R", "G", "B"), "sar": ("SAR",)}, splits=("val", "test"), default_split="test",
+            options=dict(img_size=512, search_px=64, epochs=20, batch_size=8, lr=5e-4),
+            smoke_iters=40, smoke_options=dict(img_size=64, batch_size=8, lr=2e-3),
+            evaluation_of=("mars",),
+        ),
+    ]
+
+
+@hookimpl
+def rsbench_register_datasets(register):
+    for info in datasets():
+        register(info)
+
+
+@hookimpl
+def rsbench_register_tasks(register):
+    for info in tasks():
+        register(info)
