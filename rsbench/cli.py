@@ -366,13 +366,14 @@ def doctor(data_dir: str | None, as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--backbones", default="skysense-tiny,mars-tiny,resnet50-tiny", show_default=True)
-@click.option("--suite", "suite_name", default="all", show_default=True)
+@click.option("--backbones", default="resnet50-tiny,vit-tiny,skysense-tiny,mars-tiny", show_default=True)
+@click.option("--suite", "suite_name", default="demo", show_default=True,
+              help="demo (AID, about a minute) or all (the smoke suite: every evaluation).")
 @click.option("--results", type=click.Path(), help="Leaderboard folder (default: the cache's demo folder).")
 @click.option("--jobs", type=int, help="Concurrent evaluations (default: one per two cores).")
 @click.option("--force", is_flag=True)
 def demo(backbones: str, suite_name: str, results: str | None, jobs: int | None, force: bool) -> None:
-    """Run the smoke suite on generated fixtures and print the leaderboard.
+    """Run a suite on generated fixtures (smoke settings) and print the leaderboard.
 
     Fixture runs are demonstrations: their rows go to the cache, not to results/.
     """

@@ -43,7 +43,7 @@ def test_suite_files_are_checked(tmp_path):
     (tmp_path / "bad.py").write_text("EVALUATIONS = [dict(task='aid', seeds=[1])]\n")
     with pytest.raises(SpecError, match=r"EVALUATIONS\[0\] has unknown key\(s\) seeds"):
         load_suite(str(tmp_path / "bad.py"))
-    with pytest.raises(SpecError, match="built-in suites: all, mars9, skysense16"):
+    with pytest.raises(SpecError, match="built-in suites: all, demo, mars9, skysense16"):
         load_suite("nope")
 
 
