@@ -98,3 +98,12 @@ def test_sigkill_mid_suite_then_rerun_loses_and_duplicates_no_row(aid_root, tmp_
     rows = leaderboard.read_rows(csv)
     assert sorted(r["options"] for r in rows) == sorted(set(r["options"] for r in rows))
     assert len(rows) == 3 and all(r["status"] == "ok" for r in rows)
+
+
+@pytest.mark.parametrize("task", __import__("rsbench").list_tasks())
+def test_every_tasks_smoke_settings_are_options_it_takes(task):
+    from rsbench.plugins import get_catalog
+
+    info = get_catalog().tasks.get(task)
+    assert set(info.smoke_options) <= set(info.options), sorted(set(info.smoke_options) - set(info.options))
+    assert info.smoke_iters >= 1

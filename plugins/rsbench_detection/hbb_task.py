@@ -8,6 +8,7 @@ ResNet-50 and the FPN's ``in_channels`` taken from the backbone. The metric is m
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ class HorizontalDetectionTask(DetectionTask):
     imports = ("mmdet.models", "mmdet.datasets", "mmdet.evaluation", "rsbench_detection.metrics")
 
     def pipelines(self, size: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        load = [dict(type="LoadImageFromFile")]
+        load = [self.load_image()]
         ann = [dict(type="LoadAnnotations", with_bbox=True)]
         resize = [dict(type="Resize", scale=(size, size), keep_ratio=True)]
         train = [*load, *ann, *resize, dict(type="RandomFlip", prob=0.5), dict(type="PackDetInputs")]
@@ -34,6 +35,9 @@ class HorizontalDetectionTask(DetectionTask):
                 dict(type="PackDetInputs",
                      meta_keys=("img_id", "img_path", "ori_shape", "img_shape", "scale_factor"))]
         return train, test
+
+    def load_image(self) -> dict[str, Any]:
+        return dict(type="LoadImageFromFile")
 
     def evaluator(self, data: dict[str, Any], work_dir: Path) -> dict[str, Any]:
         opts = data["options"]
@@ -90,3 +94,44 @@ class HorizontalDetectionTask(DetectionTask):
                 rcnn=dict(score_thr=float(opts["score_thr"]), nms=dict(type="nms", iou_threshold=0.5),
                           max_per_img=100)),
         )
+
+
+COCO_OPTIONS = dict(HBB_OPTIONS)
+del COCO_OPTIONS["eval_mode"]
+COCO_METRIC = ("COCO bbox mAP@[.5:.95] (%), mmdet CocoMetric / pycocotools COCOeval (100 detections per image) "
+               "against the split's ground truth re-written as COCO json with the canonical classes; "
+               "Faster R-CNN + FPN")
+
+
+class CocoDetectionTask(HorizontalDetectionTask):
+    """Horizontal detection scored with mmdet's ``CocoMetric``. The test split's ground truth is
+    written as one COCO json (canonical category names, ids 1..K, ``iscrowd`` from ignore flags)
+    so category spellings in the release cannot break ``get_cat_ids``; the predictions are
+    kept as ``predictions.bbox.json`` beside it for recomputation with pycocotools."""
+
+    def evaluator(self, data: dict[str, Any], work_dir: Path) -> dict[str, Any]:
+        gt = work_dir / "annotations" / "test_coco.json"
+        gt.parent.mkdir(parents=True, exist_ok=True)
+        gt.write_text(json.dumps(coco_ground_truth(data["test"], data["classes"])))
+        return dict(type="CocoMetric", ann_file=str(gt), metric="bbox", classwise=False,
+                    outfile_prefix=str(work_dir / "predictions"))
+
+    def metric_value(self, metrics: dict[str, Any]) -> float:
+        if "coco/bbox_mAP" not in metrics:
+            raise KeyError(f"no coco/bbox_mAP in the test metrics {sorted(metrics)}")
+        return 100.0 * float(metrics["coco/bbox_mAP"])
+
+
+def coco_ground_truth(samples: list[dict[str, Any]], classes: list[str]) -> dict[str, Any]:
+    """COCO detection json of middle-format samples (xyxy boxes; area = box area)."""
+    images, annotations = [], []
+    for s in samples:
+        images.append({"id": s["img_id"], "file_name": Path(s["img_path"]).name, "width": s["width"],
+                       "height": s["height"]})
+        for inst in s["instances"]:
+            x1, y1, x2, y2 = inst["bbox"]
+            annotations.append({"id": len(annotations) + 1, "image_id": s["img_id"],
+                                "category_id": inst["bbox_label"] + 1, "bbox": [x1, y1, x2 - x1, y2 - y1],
+                                "area": (x2 - x1) * (y2 - y1), "iscrowd": int(inst.get("ignore_flag", 0))})
+    return {"images": images, "annotations": annotations,
+            "categories": [{"id": k + 1, "name": c} for k, c in enumerate(classes)]}

@@ -80,3 +80,116 @@ class VOCMetricN(VOCMetric):
                         eval_mode=self.eval_mode, use_legacy_coordinate=True, nproc=self.nproc)[0]
                for thr in self.iou_thrs]
         return _mean_ap(OrderedDict(), aps, self.iou_thrs)
+
+
+@MMROTATE_METRICS.register_module(name="RSBFair1MMetric")
+class Fair1MMetric(DOTAMetricN):
+    """Patch detections merged back onto whole images, then mmrotate's ``eval_rbbox_map``.
+
+    Each patch's rotated boxes are shifted by its origin (``patch_xy``), pooled per image and
+    class, and reduced with mmcv's ``nms_rotated`` (``merge_iou``, 0.1 as mmrotate's DOTA merge).
+    Ground truth comes from ``gt_file`` (whole-image corner boxes, converted to ``rbox`` with
+    mmrotate's ``qbox2rbox`` as in training). With ``format_only`` the merged detections are
+    written as FAIR1M result XMLs under ``outfile_dir`` and no metric is returned.
+    """
+
+    def __init__(self, gt_file: str, merge_iou: float = 0.1, outfile_dir: str | None = None,
+                 **kwargs: Any) -> None:
+        # DOTAMetric insists on an outfile_prefix with format_only; our writer uses outfile_dir.
+        super().__init__(outfile_prefix=outfile_dir, **kwargs)
+        self.gt_file = gt_file
+        self.merge_iou = float(merge_iou)
+        self.outfile_dir = outfile_dir
+
+    def process(self, data_batch: Any, data_samples: Any) -> None:
+        for sample in data_samples:
+            pred = sample["pred_instances"]
+            bboxes = pred["bboxes"]
+            bboxes = bboxes.tensor if hasattr(bboxes, "tensor") else bboxes
+            self.results.append(dict(name=str(sample["ori_name"]), xy=tuple(sample["patch_xy"]),
+                                     bboxes=bboxes.cpu().numpy(), scores=pred["scores"].cpu().numpy(),
+                                     labels=pred["labels"].cpu().numpy()))
+
+    def merge(self, results: list) -> dict[str, list]:
+        """Per image, per class: (n, 6) arrays [cx, cy, w, h, angle, score] after rotated NMS."""
+        import numpy as np
+        import torch
+        from mmcv.ops import nms_rotated
+
+        num_classes = len(self.dataset_meta["classes"])
+        pooled: dict[str, list] = {}
+        for r in results:
+            boxes = r["bboxes"].astype(np.float32).copy()
+            boxes[:, :2] += np.asarray(r["xy"], dtype=np.float32)
+            pooled.setdefault(r["name"], []).append((boxes, r["scores"], r["labels"]))
+        merged = {}
+        for name, parts in pooled.items():
+            boxes = np.concatenate([p[0] for p in parts]).reshape(-1, 5)
+            scores = np.concatenate([p[1] for p in parts]).astype(np.float32)
+            labels = np.concatenate([p[2] for p in parts])
+            per_class = []
+            for c in range(num_classes):
+                keep = labels == c
+                if not keep.any():
+                    per_class.append(np.zeros((0, 6), np.float32))
+                    continue
+                dets, _ = nms_rotated(torch.from_numpy(boxes[keep]), torch.from_numpy(scores[keep]),
+                                      self.merge_iou)
+                per_class.append(dets.numpy().reshape(-1, 6))
+            merged[name] = per_class
+        return merged
+
+    def compute_metrics(self, results: list) -> dict:
+        import json
+
+        import numpy as np
+        import torch
+        from mmrotate.structures import qbox2rbox
+
+        gt = json.loads(Path(self.gt_file).read_text())
+        merged = self.merge(results)
+        classes = self.dataset_meta["classes"]
+        empty = [np.zeros((0, 6), np.float32) for _ in classes]
+        names = list(gt)
+        dets = [merged.get(n, empty) for n in names]
+        if self.format_only:
+            self.write_results(names, dets, gt)
+            return {}
+        anns = []
+        for n in names:
+            inst = gt[n]["instances"]
+            q = torch.tensor([i["bbox"] for i in inst], dtype=torch.float32).reshape(-1, 8)
+            r = qbox2rbox(q).numpy().reshape(-1, 5)
+            labels = np.array([i["bbox_label"] for i in inst], dtype=np.int64)
+            ign = np.array([bool(i["ignore_flag"]) for i in inst], dtype=bool)
+            anns.append(dict(bboxes=r[~ign], labels=labels[~ign], bboxes_ignore=r[ign], labels_ignore=labels[ign]))
+        _dump(self.dump_path, dets=dets, gts=anns, classes=classes, iou_thrs=self.iou_thrs,
+              use_07_metric=self.use_07_metric, box_type="rbox", names=names)
+        aps = [eval_rbbox_map(dets, anns, scale_ranges=self.scale_ranges, iou_thr=thr,
+                              use_07_metric=self.use_07_metric, box_type="rbox", dataset=classes,
+                              logger=MMLogger.get_current_instance(), nproc=self.nproc)[0]
+               for thr in self.iou_thrs]
+        return _mean_ap(OrderedDict(), aps, self.iou_thrs)
+
+    def write_results(self, names: list[str], dets: list, gt: dict) -> None:
+        """One FAIR1M result XML per test image (``<probability>`` per object, closed 5-point ring)."""
+        import torch
+        from mmrotate.structures import rbox2qbox
+
+        from rsbench_detection.fair1m import label_xml
+
+        if not self.outfile_dir:
+            raise ValueError("format_only needs outfile_dir")
+        out = Path(self.outfile_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        classes = self.dataset_meta["classes"]
+        for name, per_class in zip(names, dets):
+            objs, scores = [], []
+            for c, arr in enumerate(per_class):
+                if len(arr):
+                    q = rbox2qbox(torch.from_numpy(arr[:, :5])).numpy()
+                    for corners, score in zip(q, arr[:, 5]):
+                        objs.append((classes[c], list(zip(corners[0::2].tolist(), corners[1::2].tolist()))))
+                        scores.append(float(score))
+            width, height = gt[name]["size"]
+            (out / f"{name}.xml").write_text(label_xml(f"{name}.tif", width, height, objs, scores))

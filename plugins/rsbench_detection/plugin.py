@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from rsbench import DatasetInfo, TaskInfo, hookimpl
-from rsbench_detection import dior
-from rsbench_detection.hbb_task import HBB_OPTIONS, VOC_METRIC
+from rsbench_detection import dior, fair1m, sardet
+from rsbench_detection.hbb_task import COCO_METRIC, COCO_OPTIONS, HBB_OPTIONS, VOC_METRIC
 from rsbench_detection.obb_task import OBB_METRIC, OBB_OPTIONS
 
 RGB = {"hr": ("R", "G", "B")}
+SAR = {"sar": ("SAR",)}
+
+#: Small heads at 64 px and one evaluation worker: what smoke runs on the fixtures use.
+SMOKE = dict(img_size=64, anchor_scale=4, neck_channels=32, roi_fc_channels=128, rpn_proposals=300,
+             roi_samples=128, nproc=1, lr=2e-3, batch_size=4)
 
 
 @hookimpl
@@ -18,6 +23,18 @@ def rsbench_register_datasets(register):
         citation="Li et al., Object detection in optical remote sensing images: a survey and a new benchmark, "
                  "ISPRS J. 2020; Cheng et al., Anchor-free oriented proposal generator (DIOR-R), IEEE TGRS 2022",
     ))
+    register(DatasetInfo(
+        name="sardet100k", title="SARDet-100K", layout=sardet.LAYOUT, classes=sardet.CLASSES,
+        checker="rsbench_detection.sardet:check", fixture="rsbench_detection.sardet:write_fixture",
+        citation="Li et al., SARDet-100K: Towards open-source benchmark and toolkit for large-scale SAR "
+                 "object detection, NeurIPS 2024",
+    ))
+    register(DatasetInfo(
+        name="fair1m", title="FAIR1M v1.0", layout=fair1m.LAYOUT, classes=fair1m.CLASSES,
+        checker="rsbench_detection.fair1m:check", fixture="rsbench_detection.fair1m:write_fixture",
+        citation="Sun et al., FAIR1M: A benchmark dataset for fine-grained object recognition in "
+                 "high-resolution remote sensing imagery, ISPRS J. 2022",
+    ))
 
 
 @hookimpl
@@ -26,13 +43,30 @@ def rsbench_register_tasks(register):
         name="dior-r", title="DIOR-R oriented object detection", family="detection", dataset="dior",
         builder="rsbench_detection.dior:DiorRTask", metric="mAP50",
         metric_definition=OBB_METRIC + "; trained on train+val, tested on test",
-        modalities=RGB, splits=("test", "val"), default_split="test", options=OBB_OPTIONS,
+        modalities=RGB, splits=("test", "val"), default_split="test", options=OBB_OPTIONS, smoke_iters=30, smoke_options=SMOKE,
         evaluation_of=("skysense",),
     ))
     register(TaskInfo(
         name="dior", title="DIOR horizontal object detection", family="detection", dataset="dior",
         builder="rsbench_detection.dior:DiorTask", metric="mAP50",
         metric_definition=VOC_METRIC + "; trained on train+val, tested on test",
-        modalities=RGB, splits=("test", "val"), default_split="test", options=HBB_OPTIONS,
+        modalities=RGB, splits=("test", "val"), default_split="test", options=HBB_OPTIONS, smoke_iters=30, smoke_options=SMOKE,
         evaluation_of=("skysense",),
+    ))
+    register(TaskInfo(
+        name="sardet100k", title="SARDet-100K SAR object detection", family="detection", dataset="sardet100k",
+        builder="rsbench_detection.sardet:SARDetTask", metric="mAP",
+        metric_definition=COCO_METRIC + "; input: the SAR band alone (modality sar); trained on train",
+        modalities=SAR, splits=("test", "val"), default_split="test", options=COCO_OPTIONS, smoke_iters=40, smoke_options=SMOKE,
+        evaluation_of=("mars",),
+    ))
+    register(TaskInfo(
+        name="fair1m", title="FAIR1M fine-grained oriented object detection", family="detection",
+        dataset="fair1m", builder="rsbench_detection.fair1m:Fair1MTask", metric="mAP50",
+        metric_definition=fair1m.FAIR1M_METRIC + "; split=validation: trained on train, scored on validation "
+                          "(offline); split=submission: trained on train+validation, writes the test result "
+                          "XMLs, no metric",
+        modalities=RGB, splits=("validation", "submission"), default_split="validation",
+        options=fair1m.FAIR1M_OPTIONS, smoke_iters=30,
+        smoke_options=dict(SMOKE, patch_size=128, patch_overlap=64), evaluation_of=("skysense",),
     ))
