@@ -6,9 +6,11 @@ only and never import torch or OpenMMLab; the stack is imported when a run start
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,7 @@ class RsbenchGroup(click.Group):
         try:
             return super().invoke(ctx)
         except RsbenchError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             sys.exit(2)
 
 
@@ -56,6 +58,23 @@ def _parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
             raise RsbenchError(f"--option {pair!r}: expected KEY=VALUE")
         out[key.strip()] = value.strip()
     return out
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr(enabled: bool) -> Iterator[None]:
+    """Send file descriptor 1 to stderr (libraries print progress and notices to stdout)."""
+    if not enabled:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _default_data_root(task: str) -> str | None:
@@ -97,7 +116,9 @@ def run(backbone: str, task: str, data_root: str | None, checkpoint: str | None,
                    max_iters=max_iters, batch_size=batch_size, lr=lr, seed=seed, device=device,
                    work_dir=work_dir, options=_parse_options(options))
     try:
-        outcome = run_evaluation(spec, results_dir=results, force=force, show_progress=not as_json, verbose=verbose)
+        with _stdout_to_stderr(as_json):  # --json: stdout carries the row and nothing else
+            outcome = run_evaluation(spec, results_dir=results, force=force, show_progress=not as_json,
+                                     verbose=verbose)
     except RsbenchError:
         raise
     except Exception as exc:  # the failed row is written; say so and where the log is
