@@ -42,8 +42,29 @@ class Task:
         """The complete mmengine config (plain data) for this evaluation."""
         raise NotImplementedError
 
-    def metric_value(self, metrics: dict[str, Any]) -> float:
-        """The task's headline metric from ``runner.test()``'s result, in percent."""
+    def runtime_config(self, spec: RunSpec, max_iters: int, log_interval: int = 50) -> dict[str, Any]:
+        """The mmengine settings every task shares: hooks (a checkpoint every quarter of the
+        schedule, so an interrupted run resumes), seeding, environment, resume."""
+        return dict(
+            default_hooks=dict(
+                timer=dict(type="IterTimerHook"),
+                logger=dict(type="LoggerHook", interval=log_interval, log_metric_by_epoch=False),
+                param_scheduler=dict(type="ParamSchedulerHook"),
+                checkpoint=dict(type="CheckpointHook", by_epoch=False, interval=max(1, max_iters // 4),
+                                max_keep_ckpts=1, save_last=True),
+                sampler_seed=dict(type="DistSamplerSeedHook"),
+            ),
+            log_processor=dict(by_epoch=False),
+            randomness=dict(seed=spec.seed, deterministic=spec.device == "cpu"),
+            env_cfg=dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
+                         dist_cfg=dict(backend="nccl" if spec.device == "cuda" else "gloo")),
+            launcher="none",
+            resume=True,
+        )
+
+    def metric_value(self, metrics: dict[str, Any]) -> float | None:
+        """The task's headline metric from ``runner.test()``'s result, in percent; ``None`` (or
+        NaN) when the split has no score (a server-only test split: predictions are written)."""
         raise NotImplementedError
 
     def row_fields(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any]) -> dict[str, Any]:

@@ -80,19 +80,7 @@ class SceneClassificationTask(Task):
             optim_wrapper=dict(optimizer=dict(type="AdamW", lr=lr, weight_decay=0.05),
                                clip_grad=dict(max_norm=5.0)),
             param_scheduler=schedule,
-            default_hooks=dict(
-                timer=dict(type="IterTimerHook"),
-                logger=dict(type="LoggerHook", interval=50),
-                param_scheduler=dict(type="ParamSchedulerHook"),
-                checkpoint=dict(type="CheckpointHook", by_epoch=False, interval=max(1, max_iters // 4),
-                                max_keep_ckpts=1, save_last=True),
-                sampler_seed=dict(type="DistSamplerSeedHook"),
-            ),
-            randomness=dict(seed=spec.seed, deterministic=spec.device == "cpu"),
-            env_cfg=dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
-                         dist_cfg=dict(backend="nccl" if spec.device == "cuda" else "gloo")),
-            launcher="none",
-            resume=True,
+            **self.runtime_config(spec, max_iters),
         )
 
     def metric_value(self, metrics: dict[str, Any]) -> float:

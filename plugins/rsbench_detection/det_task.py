@@ -115,19 +115,7 @@ class DetectionTask(Task):
                                optimizer=dict(type="AdamW", lr=lr, weight_decay=float(opts["weight_decay"])),
                                clip_grad=dict(max_norm=35, norm_type=2)),
             param_scheduler=schedule,
-            default_hooks=dict(
-                timer=dict(type="IterTimerHook"),
-                logger=dict(type="LoggerHook", interval=50),
-                param_scheduler=dict(type="ParamSchedulerHook"),
-                checkpoint=dict(type="CheckpointHook", by_epoch=False, interval=max(1, max_iters // 4),
-                                max_keep_ckpts=1, save_last=True),
-                sampler_seed=dict(type="DistSamplerSeedHook"),
-            ),
-            randomness=dict(seed=spec.seed, deterministic=spec.device == "cpu"),
-            env_cfg=dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
-                         dist_cfg=dict(backend="nccl" if spec.device == "cuda" else "gloo")),
-            launcher="none",
-            resume=True,
+            **self.runtime_config(spec, max_iters),
         )
 
     def neck(self, backbone: BackboneInfo, data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

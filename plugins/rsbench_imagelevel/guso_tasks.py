@@ -20,24 +20,6 @@ def schedule(max_iters: int, lr: float) -> list[dict[str, Any]]:
     return out
 
 
-def runtime(spec: RunSpec, max_iters: int) -> dict[str, Any]:
-    """The mmengine settings every rsbench task shares (hooks, randomness, env)."""
-    return dict(
-        default_hooks=dict(
-            timer=dict(type="IterTimerHook"), logger=dict(type="LoggerHook", interval=50),
-            param_scheduler=dict(type="ParamSchedulerHook"),
-            checkpoint=dict(type="CheckpointHook", by_epoch=False, interval=max(1, max_iters // 4),
-                            max_keep_ckpts=1, save_last=True),
-            sampler_seed=dict(type="DistSamplerSeedHook"),
-        ),
-        randomness=dict(seed=spec.seed, deterministic=spec.device == "cpu"),
-        env_cfg=dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
-                     dist_cfg=dict(backend="nccl" if spec.device == "cuda" else "gloo")),
-        launcher="none",
-        resume=True,
-    )
-
-
 class RegistrationTask(Task):
     # mmpretrain scope: the baseline backbones build mmpretrain networks; rsbench's own pieces
     # live in the root registries, which every scope falls back to.
@@ -92,7 +74,7 @@ class RegistrationTask(Task):
             test_cfg=dict(),
             optim_wrapper=dict(optimizer=dict(type="AdamW", lr=lr, weight_decay=0.01), clip_grad=dict(max_norm=5.0)),
             param_scheduler=schedule(max_iters, lr),
-            **runtime(spec, max_iters),
+            **self.runtime_config(spec, max_iters),
         )
 
     def metric_value(self, metrics: dict[str, Any]) -> float:

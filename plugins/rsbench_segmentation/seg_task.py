@@ -233,20 +233,7 @@ class SegmentationTask(Task):
                                optimizer=dict(type="AdamW", lr=lr, betas=(0.9, 0.999), weight_decay=0.01),
                                paramwise_cfg=dict(custom_keys={"norm": dict(decay_mult=0.0)})),
             param_scheduler=schedule,
-            default_hooks=dict(
-                timer=dict(type="IterTimerHook"),
-                logger=dict(type="LoggerHook", interval=50, log_metric_by_epoch=False),
-                param_scheduler=dict(type="ParamSchedulerHook"),
-                checkpoint=dict(type="CheckpointHook", by_epoch=False, interval=max(1, max_iters // 4),
-                                max_keep_ckpts=1, save_last=True),
-                sampler_seed=dict(type="DistSamplerSeedHook"),
-            ),
-            log_processor=dict(by_epoch=False),
-            randomness=dict(seed=spec.seed, deterministic=spec.device == "cpu"),
-            env_cfg=dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
-                         dist_cfg=dict(backend="nccl" if spec.device == "cuda" else "gloo")),
-            launcher="none",
-            resume=True,
+            **self.runtime_config(spec, max_iters),
         )
 
     def test_cfg(self, opts: dict[str, Any], crop: int) -> dict[str, Any]:
