@@ -58,9 +58,9 @@ def _setting_matches(setting: str, options: str) -> bool:
 
 
 def paper_value(paper: pd.DataFrame, task: str, backbone: str, metric: str, options: str) -> float | None:
-    """The published number for this (task, backbone family, metric, setting), if any."""
-    base = backbone.split("-tiny")[0]
-    rows = paper[(paper["task"] == task) & (paper["backbone"] == base) & (paper["metric"] == metric)]
+    """The published number for this (task, backbone, metric, setting), if any. Backbones match
+    exactly: a tiny variant is never compared with its paper-size model's number."""
+    rows = paper[(paper["task"] == task) & (paper["backbone"] == backbone) & (paper["metric"] == metric)]
     for _, row in rows.iterrows():
         if _setting_matches(str(row.get("setting", "") or ""), options):
             return float(row["value"])
@@ -69,7 +69,7 @@ def paper_value(paper: pd.DataFrame, task: str, backbone: str, metric: str, opti
 
 def summarize(results_dir: Path) -> pd.DataFrame:
     frame = leaderboard.load_frame([results_dir / leaderboard.LEADERBOARD_NAME])
-    ok = frame[frame["status"] == "ok"].copy()
+    ok = frame[(frame["status"] == "ok") & frame["value"].notna()].copy()  # unscored submissions have no value
     if ok.empty:
         return pd.DataFrame(columns=[*GROUP, "n", "mean", "std", "iqm", "ci_low", "ci_high", "paper", "delta"])
     ok["family"] = ok["task"].map(_family)

@@ -364,7 +364,8 @@ def data_fixture(task: str, out: str, seed: int) -> None:
 def data_check(dataset: str, root: str) -> None:
     """Check that ROOT holds DATASET in its official layout."""
     summary = get_catalog().datasets.get(dataset).check(Path(root))
-    console.print(f"[green]ok[/] {dataset}: {len(summary.get('samples', []))} samples under {summary.get('root', root)}")
+    count = f"{len(summary['samples'])} samples " if "samples" in summary else ""
+    console.print(f"[green]ok[/] {dataset}: {count}in the official layout under {summary.get('root', root)}")
 
 
 # -- doctor / demo -----------------------------------------------------------------------------
