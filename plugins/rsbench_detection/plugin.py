@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from rsbench import DatasetInfo, TaskInfo, hookimpl
-from rsbench_detection import dior, fair1m, sardet
+from rsbench_detection import dior, fair1m, sardet, ubcv2
 from rsbench_detection.hbb_task import COCO_METRIC, COCO_OPTIONS, HBB_OPTIONS, VOC_METRIC
 from rsbench_detection.obb_task import OBB_METRIC, OBB_OPTIONS
 
 RGB = {"hr": ("R", "G", "B")}
 SAR = {"sar": ("SAR",)}
+RGB_SAR = {"hr": ("R", "G", "B"), "sar": ("SAR",)}
 
 #: Small heads at 64 px and one evaluation worker: what smoke runs on the fixtures use.
 SMOKE = dict(img_size=64, anchor_scale=4, neck_channels=32, roi_fc_channels=128, rpn_proposals=300,
@@ -34,6 +35,12 @@ def rsbench_register_datasets(register):
         checker="rsbench_detection.fair1m:check", fixture="rsbench_detection.fair1m:write_fixture",
         citation="Sun et al., FAIR1M: A benchmark dataset for fine-grained object recognition in "
                  "high-resolution remote sensing imagery, ISPRS J. 2022",
+    ))
+    register(DatasetInfo(
+        name="ubcv2", title="UBCv2 (RGB+SAR fine-grained roofs)", layout=ubcv2.LAYOUT, classes=ubcv2.CLASSES,
+        checker="rsbench_detection.ubcv2:check", fixture="rsbench_detection.ubcv2:write_fixture",
+        citation="UBCv2, Urban Building Classification v2 (AICyberTeam/UBC-dataset, branch UBCv2); "
+                 "RGB+SAR evaluation of MaRS (AAAI 2026)",
     ))
 
 
@@ -69,4 +76,12 @@ def rsbench_register_tasks(register):
         modalities=RGB, splits=("validation", "submission"), default_split="validation",
         options=fair1m.FAIR1M_OPTIONS, smoke_iters=30,
         smoke_options=dict(SMOKE, patch_size=128, patch_overlap=64), evaluation_of=("skysense",),
+    ))
+    register(TaskInfo(
+        name="ubcv2", title="UBCv2 RGB+SAR roof detection", family="detection", dataset="ubcv2",
+        builder="rsbench_detection.ubcv2:UBCv2Task", metric="mAP",
+        metric_definition=ubcv2.UBC_METRIC + "; input: optical (hr) and registered SAR (sar), optical alone "
+                          "for optical-only backbones; trained on train, scored on val",
+        modalities=RGB_SAR, splits=("val",), default_split="val", options=ubcv2.UBC_OPTIONS, smoke_iters=40,
+        smoke_options=SMOKE, evaluation_of=("mars",),
     ))
