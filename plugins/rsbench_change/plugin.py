@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rsbench import DatasetInfo, TaskInfo, hookimpl
 from rsbench_change import dfc25, levir_cd, oscd, whu_cd
+from rsbench_segmentation import dynamicearthnet
 
 BUILDER = "rsbench_change.change_task:ChangeDetectionTask"
 RGB = ("R", "G", "B")
@@ -16,6 +17,14 @@ COMMON = dict(train_split="train", temporal="siamese", fusion="concat", crop_siz
 SMOKE = dict(smoke_iters=50, smoke_options=dict(crop_size=64, batch_size=4, lr=4e-3))
 SCORE = ("computed by mmseg IoUMetric (iou_metrics mIoU+mFscore) over pixels summed across all test "
          "images, per class, class 1 = changed")
+#: The rule rsbench_change.dyna_cd.SCSMetric computes (declared here: no torch import).
+DYNA_SCS = (
+    "SCS = (BC + SC) / 2 (DynamicEarthNet codalab_eval/semantic_change_segmentation.py), pairs of consecutive "
+    "months of each cube: gt change = gt_t != gt_t+1 on every pixel (snow & ice / non-one-hot = 255 counts as "
+    "a value), predicted change = pred_t != pred_t+1; BC = TP/(TP+FP+FN) of change; SC = mIoU of month t+1 "
+    "classes (6) on gt-changed pixels, gt-ignored rows dropped, sum of IoUs / classes with TP+FN > 0; "
+    "confusions summed over all pairs, in percent rounded to 2 decimals (BC, SC also in metrics.json); "
+    "pred_t+1 from the pair (t, t+1), pred_t from the reversed pair (t+1, t), same model")
 
 
 def _dataset(name: str, title: str, module, citation: str,
@@ -41,6 +50,11 @@ def rsbench_register_datasets(register):
                       "Chen et al., BRIGHT: A globally distributed multimodal building damage assessment "
                       "dataset with very-high-resolution for all-weather disaster response, 2025",
                       classes=dfc25.CLASSES))
+    register(DatasetInfo(name="dyna-s2-cd", title="DynamicEarthNet (Sentinel-2), consecutive-month pairs",
+                         layout=dynamicearthnet.LAYOUT, classes=dynamicearthnet.CLASSES,
+                         checker="rsbench_change.dyna_cd:check", fixture="rsbench_change.dyna_cd:write_fixture",
+                         citation="Toker et al., DynamicEarthNet: Daily Multi-Spectral Satellite Dataset for "
+                                  "Semantic Change Segmentation, CVPR 2022"))
 
 
 @hookimpl
@@ -79,4 +93,10 @@ def rsbench_register_tasks(register):
                           "unlabelled test (else val) list",
         modalities={"hr": RGB, "sar": ("SAR",)}, splits=("holdout", "val", "test", "submission"),
         default_split="holdout", options=dict(COMMON, crop_size=512), evaluation_of=("mars",), **SMOKE,
+    ))
+    register(TaskInfo(
+        name="dyna-s2-cd", title="DynamicEarthNet Sentinel-2 semantic change segmentation (SCS)",
+        family="change", dataset="dyna-s2-cd", builder="rsbench_change.dyna_cd:DynaSemanticChangeTask",
+        metric="SCS", metric_definition=DYNA_SCS, modalities={"s2": dynamicearthnet.S2_BANDS},
+        splits=("test", "val"), default_split="test", options=COMMON, evaluation_of=("skysense",), **SMOKE,
     ))
