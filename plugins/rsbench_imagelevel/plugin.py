@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rsbench import DatasetInfo, TaskInfo, hookimpl
-from rsbench_imagelevel import ben_mm, ben_s2, fmow_s2, guso, resisc45
+from rsbench_imagelevel import ben_mm, ben_s2, dfc23, fmow_s2, guso, resisc45
 
 OA = "OA: overall accuracy (top-1, %) over all test images (micro average)"
 SCENE_OPTIONS = dict(train_ratio=0.2, split_seed=0, epochs=30, batch_size=32, lr=5e-4, max_size=256)
@@ -16,6 +16,10 @@ S2 = ben_s2.S2_BANDS
 FMOW_OPTIONS = dict(split_seed=0, epochs=30, batch_size=32, lr=5e-4, img_size=96, stats_samples=64)
 TOP = ("top-1 accuracy (%, headline) and top-5 accuracy over the evaluated split (mmpretrain Accuracy); "
        "13-band images resampled bilinearly to img_size (SatMAE: 96)")
+HEIGHT = ("RMSE (m, headline, lower is better) = sqrt of the mean squared height error pooled over every pixel "
+          "of every scored tile (ground included); also MAE, MSE (all pixels), RMSE_building (pixels with gt > 0) and "
+          "delta_k (%, k=1,2,3) = share of pixels with gt > 0 where max(pred/gt, gt/pred) < 1.25^k, pred <= 0 a miss; "
+          "pred clamped at 0 m. Split 'holdout' (default, MaRS): random 80/20 of train, seed 42")
 
 
 def datasets() -> list[DatasetInfo]:
@@ -25,6 +29,12 @@ def datasets() -> list[DatasetInfo]:
             checker="rsbench_imagelevel.resisc45:check", fixture="rsbench_imagelevel.resisc45:write_fixture",
             citation="Cheng et al., Remote Sensing Image Scene Classification: Benchmark and State of the "
                      "Art, Proc. IEEE 2017",
+        ),
+        DatasetInfo(
+            name="dfc23-t2", title="IEEE GRSS DFC 2023 track 2 (building height)", layout=dfc23.LAYOUT, classes=(),
+            checker="rsbench_imagelevel.dfc23:check", fixture="rsbench_imagelevel.dfc23:write_fixture",
+            citation="Persello et al., 2023 IEEE GRSS Data Fusion Contest: Large-Scale Fine-Grained Building "
+                     "Classification for Semantic Urban Reconstruction, IEEE GRSM 2023",
         ),
         DatasetInfo(
             name="ben-s2", title="BigEarthNet v1.0 (S2)", layout=ben_s2.LAYOUT, classes=ben_s2.CLASSES,
@@ -105,6 +115,16 @@ def tasks() -> list[TaskInfo]:
             modalities={"hr": ("R", "G", "B"), "sar": ("SAR",)}, splits=("val", "test"), default_split="test",
             options=dict(img_size=512, search_px=64, epochs=20, batch_size=8, lr=5e-4),
             smoke_iters=40, smoke_options=dict(img_size=64, batch_size=8, lr=2e-3),
+            evaluation_of=("mars",),
+        ),
+        TaskInfo(
+            name="dfc23-t2", title="DFC23 track 2 building height regression (optical + SAR)", family="cross-modal",
+            dataset="dfc23-t2", builder="rsbench_imagelevel.height:HeightTask", metric="RMSE",
+            metric_definition=HEIGHT, modalities={"hr": ("R", "G", "B"), "sar": ("SAR",)},
+            splits=("holdout", "val", "test"), default_split="holdout", higher_is_better=False,
+            options=dict(img_size=512, holdout_fraction=0.2, split_seed=42, epochs=80, batch_size=6, lr=1e-4,
+                         stats_samples=64),
+            smoke_iters=60, smoke_options=dict(img_size=64, batch_size=4, lr=2e-3),
             evaluation_of=("mars",),
         ),
     ]
