@@ -31,3 +31,19 @@ def fresh_host(monkeypatch: pytest.MonkeyPatch):
     yield load
     monkeypatch.undo()
     plugins.get_host(reload=True)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op torch thread while a module runs, restored afterwards.
+
+    On 2 shared CPU cores, two contending OpenMP threads ran 3-6x slower than one (measured while
+    other test processes were busy); the tests' models are small enough that one thread loses
+    nothing. Modules that train opt in through an autouse fixture that requests this one.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -37,12 +37,8 @@ def fair_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """On shared cores, intra-op threads waiting on each other cost ~6x; restore afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_torch_thread):
+    """One intra-op thread for this module (see conftest)."""
 
 
 def _run(task: str, backbone: str, root: Path, tmp: Path, iters: int = 30, split: str | None = None, **options):

@@ -21,12 +21,8 @@ from rsbench_imagelevel.height import height_metrics, holdout, pixel_stats
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """On shared cores, intra-op threads waiting on each other cost ~6x; restore afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_torch_thread):
+    """One intra-op thread for this module (see conftest)."""
 
 
 @pytest.fixture(scope="module")

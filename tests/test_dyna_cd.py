@@ -19,7 +19,10 @@ from rsbench.spec import RunSpec
 from rsbench_change import dyna_cd
 from rsbench_segmentation import dynamicearthnet as den
 
-torch.set_num_threads(1)
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread(one_torch_thread):
+    """One intra-op thread for this module (see conftest), not for the whole session."""
 
 
 # -- metric ---------------------------------------------------------------------------

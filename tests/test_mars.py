@@ -23,14 +23,9 @@ from rsbench_mars.plugin import TINY  # noqa: E402
 TINY_ENCODER = dict(TINY["encoder"])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These models are tiny: one thread is as fast, and immune to OpenMP oversubscription when
-    the 2 CPU cores are shared (measured: 10 s for this file instead of minutes)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread(one_torch_thread):
+    """One intra-op thread for this module (see conftest)."""
 
 
 def tiny(**overrides) -> MaRS:

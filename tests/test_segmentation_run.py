@@ -32,12 +32,8 @@ RUNS = {
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Two shared cores: one intra-op thread is many times faster than two contending ones."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_torch_thread):
+    """One intra-op thread for this module (see conftest)."""
 
 
 @pytest.fixture(scope="module")

@@ -19,14 +19,9 @@ from rsbench_baselines.timm_backbones import TimmBackbone, describe  # noqa: E40
 SMALL_SWIN = dict(img_size=64, embed_dim=16, depths=(1, 1, 1, 1), num_heads=(1, 2, 2, 4), window_size=4)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These models are tiny: one thread is as fast, and immune to OpenMP oversubscription when
-    the 2 CPU cores are shared (measured: 10 s for this file instead of minutes)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread(one_torch_thread):
+    """One intra-op thread for this module (see conftest)."""
 
 
 def build(**kwargs) -> TimmBackbone:
