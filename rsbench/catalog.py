@@ -56,6 +56,8 @@ class BackboneInfo:
     tiny: bool = False
     #: Input size used by contract tests and the meta-device count.
     test_size: int = 64
+    #: ``"pkg.mod:attr"`` of the model's pretraining objective (``rsbench pretrain``), if it has one.
+    pretrainer: str = ""
 
     def config(self, **overrides: Any) -> dict[str, Any]:
         """The mmengine model config of this preset (``type`` plus keyword arguments)."""

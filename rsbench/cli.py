@@ -137,6 +137,39 @@ def run(backbone: str, task: str, data_root: str | None, checkpoint: str | None,
                       f"({row['wall_time_s']} s) → {Path(results) / 'leaderboard.csv'}")
 
 
+@main.command()
+@click.option("--task", "-t", required=True, help="Evaluation name (rsbench list tasks).")
+@click.option("--data-root", type=click.Path(), help=f"Dataset folder in its official layout (default: ${DATA_ENV}/<dataset>).")
+@click.option("--predictions", "-p", required=True, type=click.Path(),
+              help="Prediction file or folder in the dataset's submission format (rsbench info task ID).")
+@click.option("--name", "-n", required=True, help="Model name; the row's backbone is external:NAME.")
+@click.option("--split", help="Evaluation split (default: the task's).")
+@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="Task option (as for run).")
+@click.option("--work-dir", type=click.Path(), help="Where the split files and metrics go.")
+@click.option("--results", default="results", show_default=True, type=click.Path(), help="Folder of leaderboard.csv.")
+@click.option("--force", is_flag=True, help="Score again even if these predictions have an ok row.")
+@click.option("--json", "as_json", is_flag=True, help="Print the leaderboard row as JSON.")
+def score(task: str, data_root: str | None, predictions: str, name: str, split: str | None,
+          options: tuple[str, ...], work_dir: str | None, results: str, force: bool, as_json: bool) -> None:
+    """Score predictions made by any model with the task's own metric code; one leaderboard row."""
+    from rsbench.scoring import score_predictions
+
+    root = data_root or _default_data_root(task)
+    if not root:
+        raise RsbenchError(f"task {task!r} needs --data-root (or ${DATA_ENV})")
+    with _stdout_to_stderr(as_json):
+        row, reused = score_predictions(task, root, predictions, name, split=split, results_dir=results,
+                                        work_dir=work_dir, options=_parse_options(options), force=force)
+    if as_json:
+        _emit_json(dict(row, reused=reused))
+    elif reused:
+        console.print(f"[yellow]already scored[/] (run {row['run_id']}): {row['metric']} = {row['value']} "
+                      "— use --force to score again")
+    else:
+        console.print(f"[green]ok[/] {row['backbone']} on {row['task']}: {row['metric']} = {row['value']} "
+                      f"→ {Path(results) / 'leaderboard.csv'}")
+
+
 # -- suite / leaderboard ------------------------------------------------------------------
 def _csv(text: str | None) -> list[str]:
     return [x.strip() for x in (text or "").split(",") if x.strip()]

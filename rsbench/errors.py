@@ -42,3 +42,7 @@ class ModalityMismatch(RsbenchError):
 
 class SpecError(RsbenchError):
     """A run spec field has a value outside what it accepts."""
+
+
+class PredictionError(RsbenchError):
+    """External predictions are missing, malformed or do not match the split (``rsbench score``)."""

@@ -57,13 +57,14 @@ def modality_fit(backbone: BackboneInfo, task: TaskInfo) -> list[str]:
 class _Run:
     """State of one evaluation while it runs, so every exit path writes the same row."""
 
-    def __init__(self, spec: RunSpec, results_dir: Path, record: RowWriter | None = None) -> None:
+    def __init__(self, spec: RunSpec, results_dir: Path, record: RowWriter | None = None,
+                 backbone: BackboneInfo | None = None) -> None:
         self.spec = spec
         self.results = results_dir / LEADERBOARD
         self.record = record or (lambda row: leaderboard.append_row(self.results, row))
         self.started = time.monotonic()
         catalog = get_catalog()
-        self.backbone = catalog.backbone(spec.backbone)
+        self.backbone = backbone or catalog.backbone(spec.backbone)
         self.task_info = catalog.tasks.get(spec.task)
         self.dataset = catalog.datasets.get(self.task_info.dataset)
         self.split = spec.split or self.task_info.default_split

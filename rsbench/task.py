@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rsbench.catalog import BackboneInfo, DatasetInfo, TaskInfo
+from rsbench.errors import PredictionError
 from rsbench.spec import RunSpec
 
 
@@ -70,3 +71,19 @@ class Task:
     def row_fields(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any]) -> dict[str, Any]:
         """Extra leaderboard fields (adapter, normalization, split details)."""
         return {}
+
+    # -- external predictions (rsbench score) -----------------------------------------
+    def prediction_reader(self, predictions: Path, data: dict[str, Any], cfg: dict[str, Any]) -> Any:
+        """A callable that fills one test data sample with the fields this task's model would
+        predict, read from ``predictions`` in the dataset's customary submission format; it
+        raises ``rsbench.scoring.MissingPrediction`` for an absent sample and
+        ``PredictionError`` naming the file for a malformed one."""
+        raise PredictionError(f"task {self.info.name!r} does not read external predictions")
+
+    def score(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any], cfg: dict[str, Any],
+              predictions: Path) -> dict[str, Any]:
+        """Metrics of external predictions, computed by this task's own test evaluator on the
+        ground truth of its own test dataset (``cfg`` is what ``build_config`` returned)."""
+        from rsbench.scoring import evaluate_predictions
+
+        return evaluate_predictions(cfg, self.imports, self.prediction_reader(predictions, data, cfg), predictions)

@@ -26,11 +26,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+
 from rsbench.catalog import BackboneInfo
-from rsbench.errors import DataLayoutError, SpecError
+from rsbench.errors import DataLayoutError, PredictionError, SpecError
 from rsbench.spec import RunSpec
 from rsbench.task import Task
-from rsbench_segmentation.common import IGNORE, windows
+from rsbench_segmentation.common import IGNORE, crop_pad, windows
 
 #: Meta keys mmseg's ``PackSegInputs`` keeps by default, plus the time-series ones.
 PACK_META = ("img_path", "seg_map_path", "ori_shape", "img_shape", "pad_shape", "scale_factor", "flip",
@@ -243,6 +245,43 @@ class SegmentationTask(Task):
             return dict(mode="whole")
         stride = int(opts.get("slide_stride") or crop)
         return dict(mode="slide", crop_size=(crop, crop), stride=(stride, stride))
+
+    # -- external predictions ---------------------------------------------------------------
+    def prediction_reader(self, predictions: Path, data: dict[str, Any], cfg: dict[str, Any]) -> Any:
+        """Class-id images (PNG or single-band GeoTIFF), one per label image and named like it
+        (``<label stem>.png``), for the whole image; patched datasets are cut into the same
+        windows as the labels. A file per evaluated sample (``<sample name>.png``, what
+        ``rsbench run`` writes to its work dir's ``predictions/``) is taken as it is."""
+        from mmengine.structures import PixelData
+        import torch
+
+        from rsbench.scoring import check_ids, find_prediction, read_id_map
+
+        folder = Path(predictions)
+        if not folder.is_dir():
+            raise PredictionError(f"--predictions {folder}: expected a folder of class-id images")
+        samples = {s["name"]: s for s in data["test"]}
+        n_classes = len(self.module.CLASSES)
+        cache: dict[Path, Any] = {}
+
+        def read(ds: Any) -> None:
+            sample = samples[Path(ds.img_path).stem]
+            gt_shape = tuple(ds.gt_sem_seg.shape)
+            path = find_prediction(folder, [Path(sample["label"]).stem, sample["name"]])
+            if path not in cache:
+                cache.clear()
+                cache[path] = check_ids(read_id_map(path), n_classes, path)
+            ids = cache[path]
+            if path.stem == sample["name"] and path.stem != Path(sample["label"]).stem:
+                expected = gt_shape
+            else:
+                expected = tuple(sample.get("size") or gt_shape)
+                ids = crop_pad(ids, sample.get("window"), IGNORE)
+            if tuple(cache[path].shape) != expected:
+                raise PredictionError(f"{path}: size {tuple(cache[path].shape)}; the label is {expected}")
+            ds.pred_sem_seg = PixelData(data=torch.from_numpy(np.ascontiguousarray(ids))[None])
+
+        return read
 
     # -- results ----------------------------------------------------------------
     def metric_value(self, metrics: dict[str, Any]) -> float:
