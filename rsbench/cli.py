@@ -101,12 +101,17 @@ def _default_data_root(task: str) -> str | None:
 @click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="Task option, e.g. train_ratio=0.5.")
 @click.option("--results", default="results", show_default=True, type=click.Path(), help="Folder of leaderboard.csv.")
 @click.option("--force", is_flag=True, help="Run even if an identical ok row exists.")
+@click.option("--feature-cache/--no-feature-cache", default=True, show_default=True,
+              help="Frozen/linear: compute the frozen backbone's outputs once and read them from disk after.")
+@click.option("--feature-cache-dtype", default="float32", show_default=True, help="float32 | float16 storage.")
+@click.option("--track", help="Also log to experiment trackers: tensorboard,mlflow,wandb (comma list).")
 @click.option("--json", "as_json", is_flag=True, help="Print the leaderboard row as JSON.")
 @click.option("--verbose", "-v", is_flag=True, help="Show mmengine's log.")
 def run(backbone: str, task: str, data_root: str | None, checkpoint: str | None, no_strict_load: bool,
         protocol: str, split: str | None, seed: int, max_iters: int | None, batch_size: int | None,
         lr: float | None, work_dir: str | None, device: str, options: tuple[str, ...], results: str,
-        force: bool, as_json: bool, verbose: bool) -> None:
+        force: bool, feature_cache: bool, feature_cache_dtype: str, track: str | None, as_json: bool,
+        verbose: bool) -> None:
     """Run one evaluation and append its row to the leaderboard."""
     from rsbench.runner import run_evaluation
     from rsbench.spec import RunSpec
@@ -114,7 +119,8 @@ def run(backbone: str, task: str, data_root: str | None, checkpoint: str | None,
     spec = RunSpec(backbone=backbone, task=task, data_root=data_root or _default_data_root(task),
                    checkpoint=checkpoint, strict_load=not no_strict_load, split=split, protocol=protocol,
                    max_iters=max_iters, batch_size=batch_size, lr=lr, seed=seed, device=device,
-                   work_dir=work_dir, options=_parse_options(options))
+                   work_dir=work_dir, options=_parse_options(options), feature_cache=feature_cache,
+                   feature_cache_dtype=feature_cache_dtype, track=tuple(_csv(track)))
     try:
         with _stdout_to_stderr(as_json):  # --json: stdout carries the row and nothing else
             outcome = run_evaluation(spec, results_dir=results, force=force, show_progress=not as_json,
@@ -190,9 +196,10 @@ def _csv(text: str | None) -> list[str]:
 @click.option("--work-root", default="work_dirs", show_default=True, type=click.Path())
 @click.option("--force", is_flag=True, help="Rerun evaluations that already have an ok row.")
 @click.option("--dry-run", is_flag=True, help="Show the grid and exit.")
+@click.option("--track", help="Also log every run to experiment trackers: tensorboard,mlflow,wandb.")
 def suite(suite_name: str, backbones: str, seeds: str, protocols: str | None, data_root: str | None, smoke: bool,
           executor: str, address: str | None, jobs: int | None, device: str, results: str, work_root: str,
-          force: bool, dry_run: bool) -> None:
+          force: bool, dry_run: bool, track: str | None) -> None:
     """Run a suite of evaluations over backbones, seeds and protocols; resumable and fault-isolated."""
     from rsbench.suite import expand, load_suite
 
@@ -214,7 +221,9 @@ def suite(suite_name: str, backbones: str, seeds: str, protocols: str | None, da
     except ValueError as exc:
         raise RsbenchError(f"--seeds {seeds!r}: expected comma-separated integers") from exc
     specs = expand(loaded, _csv(backbones), seed_list, _csv(protocols) or None, roots, smoke=smoke,
-                   device=device, work_root=Path(work_root))
+                   device=device, work_root=Path(work_root), track=_csv(track))
+    if specs:
+        specs[0].validate()  # a bad --track fails before anything runs
     if dry_run:
         table = Table(title=f"suite {loaded.name}: {len(specs)} evaluations", title_justify="left")
         for col in ("task", "backbone", "protocol", "seed", "options", "data_root"):

@@ -20,7 +20,7 @@ COLUMNS = (
     "run_id", "timestamp", "backbone", "checkpoint", "checkpoint_sha256", "task", "dataset",
     "split", "protocol", "metric", "metric_definition", "value", "seed", "config_hash", "git_sha",
     "versions", "wall_time_s", "peak_mem_mb", "device", "status", "error",
-    "data_root", "fixture", "options", "adapter", "normalization", "work_dir",
+    "data_root", "fixture", "options", "adapter", "normalization", "work_dir", "feature_cache",
 )
 STATUSES = ("ok", "failed", "skipped")
 LEADERBOARD_NAME = "leaderboard.csv"

@@ -17,7 +17,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from rsbench import leaderboard
+from rsbench import feature_cache, leaderboard
 from rsbench.catalog import BackboneInfo, TaskInfo
 from rsbench.checkpoint import sha256_file
 from rsbench.errors import CheckpointError, DataLayoutError, RsbenchError
@@ -63,6 +63,9 @@ class _Run:
         self.results = results_dir / LEADERBOARD
         self.record = record or (lambda row: leaderboard.append_row(self.results, row))
         self.started = time.monotonic()
+        #: The mmengine visualizer of a tracked run, closed with the final row (rsbench.tracking).
+        self.visualizer: Any = None
+        self.metrics: dict[str, Any] = {}
         catalog = get_catalog()
         self.backbone = backbone or catalog.backbone(spec.backbone)
         self.task_info = catalog.tasks.get(spec.task)
@@ -103,6 +106,10 @@ class _Run:
             peak_mem_mb=round(peak_memory_mb(self.spec.device), 1),
         )
         self.record(self.row)
+        if self.visualizer is not None:
+            from rsbench import tracking
+
+            tracking.finish(self.visualizer, self.row, self.metrics)
         return self.row
 
 
@@ -159,6 +166,9 @@ def run_evaluation(
         cfg = task.build_config(spec, run.backbone, data, work_dir)
         run.row.update(config_hash=config_hash(cfg, str(work_dir)), work_dir=str(work_dir),
                        **task.row_fields(spec, run.backbone, data))
+        # After the hash: the cache changes how features are obtained, never their values.
+        cfg, run.row["feature_cache"] = feature_cache.plan(cfg, spec.protocol, spec.feature_cache,
+                                                          dtype=spec.feature_cache_dtype)
 
         with FileLock(str(work_dir / ".rsbench-run.lock")):
             if not force:
@@ -167,7 +177,8 @@ def run_evaluation(
                     return RunOutcome(previous, reused=True)
             _forget_other_configs(work_dir, run.row["config_hash"])
             (work_dir / "run_spec.json").write_text(json.dumps(spec.as_dict(), indent=2, default=str))
-            metrics = _execute(cfg, task, run.backbone, work_dir, spec, show_progress, verbose)
+            metrics = _execute(cfg, task, run, work_dir, show_progress, verbose)
+            run.metrics = metrics
             value = task.metric_value(metrics)
             if value is None or math.isnan(value):  # e.g. a server-only split: predictions, no score
                 value = None
@@ -191,9 +202,10 @@ def _forget_other_configs(work_dir: Path, digest: str) -> None:
     marker.write_text(digest)
 
 
-def _execute(cfg: dict[str, Any], task: Task, backbone: BackboneInfo, work_dir: Path, spec: RunSpec,
-             show_progress: bool, verbose: bool) -> dict[str, Any]:
+def _execute(cfg: dict[str, Any], task: Task, run: _Run, work_dir: Path, show_progress: bool,
+             verbose: bool) -> dict[str, Any]:
     """The heavy part: import the stack, build mmengine's Runner, train and test."""
+    spec, backbone = run.spec, run.backbone
     if spec.device == "cpu":
         os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
     import importlib
@@ -206,15 +218,24 @@ def _execute(cfg: dict[str, Any], task: Task, backbone: BackboneInfo, work_dir: 
     from rsbench.resume import WeightsOnlyCheckpointHook, allow_mmengine_checkpoint_globals
 
     allow_mmengine_checkpoint_globals()
+    feature_cache.register()
     backbone.import_builder()
     for module in task.imports:
         importlib.import_module(module)
 
-    cfg = dict(cfg, work_dir=str(work_dir), experiment_name=f"rsbench-{uuid.uuid4().hex[:12]}",
+    cfg = dict(cfg, work_dir=str(work_dir), experiment_name=f"rsbench-{run.row['run_id']}-{uuid.uuid4().hex[:6]}",
                log_level="INFO" if verbose else "WARNING")
+    if spec.track:
+        from rsbench import tracking
+
+        tags = {k: run.row[k] for k in ("run_id", "backbone", "task", "protocol", "seed", "config_hash")}
+        cfg["visualizer"] = tracking.visualizer_config(
+            tracking.check_trackers(spec.track), work_dir, f"{spec.backbone} · {spec.task} · seed {spec.seed}", tags)
     config = Config(cfg, format_python_code=False)  # yapf formatting costs ~2 s per dump
     config.dump(str(work_dir / "config.py"))
     runner = Runner.from_cfg(config)
+    if spec.track:
+        run.visualizer = runner.visualizer
     runner.register_hook(WeightsOnlyCheckpointHook(), priority="VERY_LOW")
     runner.register_hook(FiniteLossHook(), priority="VERY_LOW")
     progress = make_progress() if show_progress else None

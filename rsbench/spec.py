@@ -21,6 +21,7 @@ class RunSpec:
 
     ``protocol``: ``finetune`` trains backbone and head; ``frozen`` freezes the backbone and
     trains the task's usual head; ``linear`` freezes it and trains a linear head.
+    ``feature_cache`` (frozen/linear only) reads repeated backbone outputs from disk.
     ``max_iters``/``batch_size``/``lr`` override the task's schedule; ``options`` hold the
     task's own settings (for example ``train_ratio`` of a scene-classification task).
     """
@@ -40,10 +41,22 @@ class RunSpec:
     work_dir: str | None = None
     num_workers: int = 0
     options: dict[str, Any] = field(default_factory=dict)
+    #: Frozen/linear runs read the frozen backbone's outputs from the on-disk cache
+    #: (``rsbench.feature_cache``) where the training pipeline allows it.
+    feature_cache: bool = True
+    feature_cache_dtype: str = "float32"
+    #: Experiment trackers the run also logs to (``tensorboard``, ``mlflow``, ``wandb``).
+    track: tuple[str, ...] = ()
 
     def validate(self, splits: tuple[str, ...] = (), known_options: dict[str, Any] | None = None) -> None:
         if self.protocol not in PROTOCOLS:
             raise SpecError(f"--protocol {self.protocol!r}: expected one of {', '.join(PROTOCOLS)}")
+        if self.feature_cache_dtype not in ("float32", "float16"):
+            raise SpecError(f"--feature-cache-dtype {self.feature_cache_dtype!r}: expected float32 or float16")
+        if self.track:
+            from rsbench.tracking import check_trackers
+
+            check_trackers(self.track)
         if self.device not in DEVICES:
             raise SpecError(f"--device {self.device!r}: expected one of {', '.join(DEVICES)}")
         if self.split is not None and splits and self.split not in splits:

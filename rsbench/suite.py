@@ -80,6 +80,7 @@ def expand(
     smoke: bool = False,
     device: str = "cpu",
     work_root: Path = Path("work_dirs"),
+    track: Sequence[str] = (),
 ) -> list[RunSpec]:
     """Every (evaluation x option values x protocol x backbone x seed) as a run spec.
 
@@ -101,6 +102,7 @@ def expand(
                 data_root=(data_roots or {}).get(evaluation.task), protocol=protocol, seed=seed,
                 max_iters=_smoke(evaluation.task)[0] if smoke else None, device=device, work_dir=str(work_dir),
                 options={k: str(v) for k, v in {**(_smoke(evaluation.task)[1] if smoke else {}), **options}.items()},
+                track=tuple(track),
             ))
     return specs
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # before anything imports torch
+# Frozen/linear runs in tests fill a throw-away feature cache, never the user's.
+os.environ.setdefault("RSBENCH_FEATURE_CACHE", __import__("tempfile").mkdtemp(prefix="rsbench-features-"))
 
 from pathlib import Path
 
