@@ -120,6 +120,8 @@ class TaskInfo:
     smoke_iters: int = 20
     #: Options a ``--smoke`` run sets (small crops and heads that suit a tiny fixture).
     smoke_options: Mapping[str, Any] = field(default_factory=dict)
+    #: The submission format ``rsbench score --predictions`` reads for this task.
+    predictions: str = ""
 
     def import_builder(self) -> Any:
         return load_object(self.builder)

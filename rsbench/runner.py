@@ -104,6 +104,7 @@ class _Run:
             value="" if value is None else round(float(value), 4),
             wall_time_s=round(time.monotonic() - self.started, 2),
             peak_mem_mb=round(peak_memory_mb(self.spec.device), 1),
+            gpu_hours=round((time.monotonic() - self.started) / 3600, 4) if self.spec.device == "cuda" else "",
         )
         self.record(self.row)
         if self.visualizer is not None:

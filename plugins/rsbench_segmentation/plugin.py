@@ -18,6 +18,12 @@ def _dataset(name: str, module: str, title: str, layout: str, classes: tuple[str
                        fixture=f"rsbench_segmentation.{module}:write_fixture", citation=citation)
 
 
+#: What ``rsbench score`` reads for every segmentation task.
+PREDICTIONS = ("a folder of class-id images (PNG or single-band GeoTIFF, ids as in the class list), one per "
+               "label image, named like it (<label stem>.png) and of its size; a file per evaluated sample "
+               "(<sample name>.png, what a run writes to <work_dir>/predictions) is also accepted")
+
+
 @hookimpl
 def rsbench_register_datasets(register):
     register(_dataset("isaid", "isaid", "iSAID", isaid.LAYOUT, isaid.CLASSES,
@@ -55,6 +61,7 @@ DYNA_METRIC = ("mIoU (%): mmseg IoUMetric, mean over the 6 scored classes (imper
 @hookimpl
 def rsbench_register_tasks(register):
     register(TaskInfo(
+        predictions=PREDICTIONS,
         name="isaid", title="iSAID semantic segmentation", family="segmentation", dataset="isaid",
         builder=BUILDER, metric="mIoU",
         metric_definition=("mIoU (%): mmseg IoUMetric, mean over 16 classes (15 objects + background) of "
@@ -65,6 +72,7 @@ def rsbench_register_tasks(register):
         smoke_iters=100, smoke_options=dict(patch_size=64, overlap=16, batch_size=4, lr=1e-2),
     ))
     register(TaskInfo(
+        predictions=PREDICTIONS,
         name="deepglobe-road", title="DeepGlobe road extraction", family="segmentation", dataset="deepglobe-road",
         builder=BUILDER, metric="IoU",
         metric_definition=("IoU (%) of the road class: mmseg IoUMetric per-class IoU of 'road' accumulated "
@@ -77,6 +85,7 @@ def rsbench_register_tasks(register):
         evaluation_of=("mars",),
     ))
     register(TaskInfo(
+        predictions=PREDICTIONS,
         name="potsdam", title="ISPRS Potsdam semantic segmentation", family="segmentation", dataset="potsdam",
         builder=BUILDER, metric="mF1",
         metric_definition=("mF1 (%): mmseg IoUMetric per-class F-score (beta 1) accumulated over the 14 test "
@@ -88,6 +97,7 @@ def rsbench_register_tasks(register):
         smoke_iters=50, smoke_options=dict(patch_size=64, overlap=32, batch_size=4, lr=1e-2),
     ))
     register(TaskInfo(
+        predictions=PREDICTIONS,
         name="earthmiss", title="EarthMiss segmentation with a missing modality", family="segmentation",
         dataset="earthmiss", builder=BUILDER, metric="mIoU",
         metric_definition=("mIoU (%): mmseg IoUMetric, mean over 8 classes of per-class IoU accumulated over "
@@ -103,17 +113,20 @@ def rsbench_register_tasks(register):
                 default_split="val", options=DYNA_OPTIONS, evaluation_of=("skysense",),
                 smoke_iters=60, smoke_options=dict(crop_size=64, batch_size=2, lr=5e-3))
     register(TaskInfo(
+        predictions=PREDICTIONS,
         name="dyna-pla", title="DynamicEarthNet semantic segmentation, Planet time series", dataset="dyna-pla",
         metric_definition=DYNA_METRIC + "; input: the label month's Planet frames (temporal=weekly: days "
                           "01,05,10,15,20,25; single: 01), bands B,G,R,NIR",
         modalities={"hr": dynamicearthnet.PLANET_BANDS}, **dyna,
     ))
     register(TaskInfo(
+        predictions=PREDICTIONS,
         name="dyna-s2", title="DynamicEarthNet semantic segmentation, Sentinel-2 monthly", dataset="dyna-s2",
         metric_definition=DYNA_METRIC + "; input: the label month's Sentinel-2 composite (12 bands)",
         modalities={"s2": dynamicearthnet.S2_BANDS}, **dyna,
     ))
     register(TaskInfo(
+        predictions=PREDICTIONS,
         name="dyna-mm", title="DynamicEarthNet semantic segmentation, Planet + S2 + S1", dataset="dyna-mm",
         metric_definition=DYNA_METRIC + "; input: the label month's Planet frames (as dyna-pla) and its "
                           "Sentinel-2 (12 bands) and Sentinel-1 (8 bands) composites",
