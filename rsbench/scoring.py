@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,7 @@ def evaluate_predictions(cfg: dict[str, Any], imports: tuple[str, ...], reader: 
     from mmengine.logging import MMLogger
     from mmengine.registry import DATASETS, DefaultScope
 
-    MMLogger.get_instance(f"rsbench-score-{id(reader)}", log_level="WARNING")  # the metrics' tables stay quiet
+    MMLogger.get_instance(f"rsbench-score-{uuid.uuid4().hex}", log_level="WARNING")  # the metrics' tables stay quiet
     for module in imports:
         importlib.import_module(module)
     with DefaultScope.overwrite_default_scope(cfg.get("default_scope", "mmengine")):
@@ -106,7 +107,7 @@ def score_predictions(task: str, data_root: str | Path, predictions: str | Path,
     from rsbench.plugins import get_catalog
     from rsbench.spec import RunSpec
 
-    if not name or any(c in name for c in ",/\\") :
+    if not name or any(c in name for c in ",/\\"):
         raise RsbenchError(f"--name {name!r}: expected a non-empty name without commas or slashes")
     catalog = get_catalog()
     info = catalog.tasks.get(task)

@@ -102,3 +102,15 @@ def test_a_backbone_without_the_tasks_bands_is_skipped(seg_roots, tmp_path):  # 
     outcome = run_evaluation(RunSpec(backbone="test-resnet18-nir", task="potsdam",
                                      data_root=str(seg_roots["potsdam"])), results_dir=tmp_path, show_progress=False)
     assert outcome.status == "skipped" and "NIR" in outcome.row["error"]
+
+
+@pytest.mark.parametrize("task", list(RUNS))
+def test_scoring_the_runs_own_predictions_reproduces_its_value(runs, task, tmp_path):
+    """``rsbench score`` on the PNGs a run wrote gives the run's value: one metric code path."""
+    from rsbench.scoring import score_predictions
+
+    spec, _, outcome = runs[task]
+    row, _ = score_predictions(task, spec.data_root, Path(spec.work_dir) / "predictions", "rerun",
+                               results_dir=tmp_path, work_dir=tmp_path / "score", options=dict(spec.options))
+    assert row["status"] == "ok" and row["backbone"] == "external:rerun" and row["protocol"] == "external"
+    assert row["value"] == outcome.row["value"]

@@ -248,10 +248,11 @@ class SegmentationTask(Task):
 
     # -- external predictions ---------------------------------------------------------------
     def prediction_reader(self, predictions: Path, data: dict[str, Any], cfg: dict[str, Any]) -> Any:
-        """Class-id images (PNG or single-band GeoTIFF), one per label image and named like it
-        (``<label stem>.png``), for the whole image; patched datasets are cut into the same
-        windows as the labels. A file per evaluated sample (``<sample name>.png``, what
-        ``rsbench run`` writes to its work dir's ``predictions/``) is taken as it is."""
+        """Class-id images (PNG or single-band GeoTIFF), one per label image, of its size, at the
+        label's path relative to the data root (suffix swapped) or, where label names are unique
+        in the split, flat as ``<label stem>.png``; patched datasets are cut into the same windows
+        as the labels. A file per evaluated sample (``<sample name>.png``, what ``rsbench run``
+        writes to its work dir's ``predictions/``) is taken as it is."""
         from mmengine.structures import PixelData
         import torch
 
@@ -263,16 +264,28 @@ class SegmentationTask(Task):
         samples = {s["name"]: s for s in data["test"]}
         n_classes = len(self.module.CLASSES)
         cache: dict[Path, Any] = {}
+        root = Path(data["root"]).resolve() if "root" in data else None
+        stems = [Path(s["label"]).stem for s in data["test"]]
+        labels_per_stem = {st: len({s["label"] for s in data["test"] if Path(s["label"]).stem == st}) for st in stems}
+
+        def candidates(sample: dict[str, Any]) -> list[str]:
+            label = Path(sample["label"])
+            out = []
+            if root is not None and label.resolve().is_relative_to(root):
+                out.append(str(label.resolve().relative_to(root).with_suffix("")))
+            if labels_per_stem[label.stem] == 1:
+                out.insert(0, label.stem)
+            return out + [sample["name"]]
 
         def read(ds: Any) -> None:
             sample = samples[Path(ds.img_path).stem]
             gt_shape = tuple(ds.gt_sem_seg.shape)
-            path = find_prediction(folder, [Path(sample["label"]).stem, sample["name"]])
+            path = find_prediction(folder, candidates(sample))
             if path not in cache:
                 cache.clear()
                 cache[path] = check_ids(read_id_map(path), n_classes, path)
             ids = cache[path]
-            if path.stem == sample["name"] and path.stem != Path(sample["label"]).stem:
+            if path == folder / f"{sample['name']}{path.suffix}" and path.stem != Path(sample["label"]).stem:
                 expected = gt_shape
             else:
                 expected = tuple(sample.get("size") or gt_shape)
