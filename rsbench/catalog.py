@@ -122,9 +122,21 @@ class TaskInfo:
     smoke_options: Mapping[str, Any] = field(default_factory=dict)
     #: The submission format ``rsbench score --predictions`` reads for this task.
     predictions: str = ""
+    #: Modalities a boolean option adds, ``{option: {modality: bands}}``: e.g. a SAR dataset's
+    #: band replicated to R,G,B (``sar_as_rgb``) so that RGB baselines can be evaluated on it.
+    option_modalities: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
 
     def import_builder(self) -> Any:
         return load_object(self.builder)
+
+    def provided_modalities(self, options: Mapping[str, Any] | None = None) -> dict[str, tuple[str, ...]]:
+        """The modalities (and bands) the task provides under ``options``."""
+        out = {m: tuple(b) for m, b in self.modalities.items()}
+        for option, extra in self.option_modalities.items():
+            value = (options or {}).get(option, self.options.get(option))
+            if str(value).lower() in ("1", "true", "yes"):
+                out.update({m: tuple(b) for m, b in extra.items()})
+        return out
 
 
 @dataclass(frozen=True)

@@ -47,10 +47,10 @@ def default_work_dir(spec: RunSpec) -> Path:
     return Path("work_dirs") / spec.task / safe / f"{spec.protocol}-seed{spec.seed}"
 
 
-def modality_fit(backbone: BackboneInfo, task: TaskInfo) -> list[str]:
+def modality_fit(backbone: BackboneInfo, task: TaskInfo, options: dict[str, Any] | None = None) -> list[str]:
     """The task's modalities the backbone can take: shared modalities for which the task
-    provides every band the backbone needs (empty: the pair does not fit)."""
-    return [m for m, bands in task.modalities.items()
+    provides (under ``options``) every band the backbone needs (empty: the pair does not fit)."""
+    return [m for m, bands in task.provided_modalities(options).items()
             if m in backbone.modalities and set(backbone.modalities[m]) <= set(bands)]
 
 
@@ -135,13 +135,13 @@ def run_evaluation(
     task_info = run.task_info
     spec.validate(task_info.splits, dict(task_info.options))
 
-    fits = modality_fit(run.backbone, task_info)
+    fits = modality_fit(run.backbone, task_info, spec.with_options(dict(task_info.options)))
     if not fits:
         def show(m: Any) -> str:
             return "; ".join(f"{k} ({', '.join(v)})" for k, v in m.items())
 
         msg = (f"skipped: modality — backbone {spec.backbone!r} takes {show(run.backbone.modalities)}, "
-               f"task {spec.task!r} provides {show(task_info.modalities)}")
+               f"task {spec.task!r} provides {show(task_info.provided_modalities(spec.with_options(dict(task_info.options))))}")
         previous = leaderboard.find_done(run.results, run.row, statuses=("skipped",))
         if previous is not None and not force:
             return RunOutcome(previous, reused=True)

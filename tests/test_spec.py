@@ -36,3 +36,18 @@ def test_round_trip_and_unknown_fields():
     assert RunSpec.from_dict(spec.as_dict()) == spec
     with pytest.raises(SpecError, match="unknown field"):
         RunSpec.from_dict({"backbone": "b", "task": "t", "bogus": 1})
+
+
+def test_an_option_can_add_a_modality_and_the_runner_fits_backbones_to_it():
+    from rsbench.catalog import TaskInfo
+    from rsbench.plugins import get_catalog
+    from rsbench.runner import modality_fit
+
+    info = TaskInfo(name="t", title="t", family="detection", dataset="d", builder="x:y", metric="mAP",
+                    metric_definition="", modalities={"sar": ("SAR",)}, options={"sar_as_rgb": False},
+                    option_modalities={"sar_as_rgb": {"hr": ("R", "G", "B")}})
+    rgb = get_catalog().backbone("resnet50-tiny")
+    assert info.provided_modalities() == {"sar": ("SAR",)}
+    assert modality_fit(rgb, info, {"sar_as_rgb": False}) == []
+    assert info.provided_modalities({"sar_as_rgb": "true"}) == {"sar": ("SAR",), "hr": ("R", "G", "B")}
+    assert modality_fit(rgb, info, {"sar_as_rgb": True}) == ["hr"]
