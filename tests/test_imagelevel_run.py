@@ -21,6 +21,11 @@ from rsbench_imagelevel.registration import registration_rmse
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread(one_torch_thread):
+    """One intra-op thread for this module (see conftest)."""
+
+
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     return tmp_path_factory.mktemp("imagelevel_run")

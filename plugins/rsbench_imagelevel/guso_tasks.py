@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rsbench.catalog import BackboneInfo
-from rsbench.errors import DataLayoutError
+from rsbench.errors import DataLayoutError, PredictionError
 from rsbench.spec import RunSpec
 from rsbench.task import Task
 
@@ -70,6 +70,8 @@ class RegistrationTask(Task):
             test_dataloader=dict(batch_size=batch, num_workers=spec.num_workers,
                                  sampler=dict(type="DefaultSampler", shuffle=False), dataset=dataset("test")),
             test_evaluator=[dict(type="RSBRegistrationMetric"),
+                            dict(type="RSBRegistrationWriter", out_file=str(work_dir / "predictions" / "registration.csv"),
+                                 ann_file=str(ann / "test.json")),
                             dict(type="DumpResults", out_file_path=str(work_dir / "predictions.pkl"))],
             test_cfg=dict(),
             optim_wrapper=dict(optimizer=dict(type="AdamW", lr=lr, weight_decay=0.01), clip_grad=dict(max_norm=5.0)),
@@ -79,6 +81,39 @@ class RegistrationTask(Task):
 
     def metric_value(self, metrics: dict[str, Any]) -> float:
         return float(metrics["registration/RMSE"])
+
+    @staticmethod
+    def test_rows(cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """The scored pairs by id, as ``build_config`` wrote them for the test dataset."""
+        return {str(r["id"]): r for r in json.loads(Path(cfg["test_dataloader"]["dataset"]["ann_file"]).read_text())}
+
+    def prediction_reader(self, predictions: Path, data: dict[str, Any], cfg: dict[str, Any]) -> Any:
+        """A CSV of per-pair transforms (``registration.csv`` when ``predictions`` is a folder, as a
+        run writes it): ``id,h00..h22`` (3x3 ``H_0to1``, optical -> SAR pixels of the full
+        images, like ``{id}_H.txt``) or ``id,a00..a12`` (its 2x3 affine part); see
+        :mod:`rsbench_imagelevel.registration`. Each is moved into the run's centre crop and
+        given to the metric as a float32 ``pred_H``, as the model's would be."""
+        import numpy as np
+        import torch
+
+        from rsbench.scoring import MissingPrediction
+        from rsbench_imagelevel.registration import PREDICTION_FILE, crop_h, read_transforms
+
+        path = Path(predictions)
+        path = path / PREDICTION_FILE if path.is_dir() else path
+        if not path.is_file():
+            raise PredictionError(f"{path}: missing; expected a CSV of per-pair transforms (id,h00,...,h22)")
+        transforms = read_transforms(path)
+        rows, crop = self.test_rows(cfg), int(data["crop"])
+
+        def read(sample: dict[str, Any]) -> None:
+            key = str(sample["id"])
+            if key not in transforms:
+                raise MissingPrediction(f"row for id {key!r}")
+            h = crop_h(np.asarray(transforms[key]), (int(rows[key]["size"]) - crop) // 2)
+            sample.update(pred_H=torch.tensor(h, dtype=torch.float32), gt_H=sample["H"], size=crop)
+
+        return read
 
     def row_fields(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any]) -> dict[str, Any]:
         adapter = ("sar-as-rgb: SAR repeated to 3 channels and encoded by the RGB branch"
@@ -104,8 +139,37 @@ class TranslationTask(RegistrationTask):
                             backbone=self.backbone_config(spec, backbone) | {"in_modalities": fed},
                             in_channels=list(backbone.out_channels))
         cfg["test_evaluator"] = [dict(type="RSBTranslationMetric"),
+                                 dict(type="RSBTranslationWriter", output_dir=str(work_dir / "predictions"),
+                                      ann_file=cfg["test_dataloader"]["dataset"]["ann_file"]),
                                  dict(type="DumpResults", out_file_path=str(work_dir / "predictions.pkl"))]
         return cfg
 
     def metric_value(self, metrics: dict[str, Any]) -> float:
         return float(metrics["translation/PSNR"])
+
+    def prediction_reader(self, predictions: Path, data: dict[str, Any], cfg: dict[str, Any]) -> Any:
+        """A folder of predicted optical images named like the targets (``{id}_opt.png``), each
+        8-bit RGB of its target's size; PSNR / SSIM over the run's centre crop (see
+        :mod:`rsbench_imagelevel.translation`). The targets are read from the dataset here
+        because the reader sees only the data sample, which holds no image."""
+        import numpy as np
+        from PIL import Image
+
+        from rsbench.scoring import find_prediction
+        from rsbench_imagelevel.translation import read_rgb8, score_pair
+
+        folder = Path(predictions)
+        if not folder.is_dir():
+            raise PredictionError(f"--predictions {folder}: expected a folder of {{id}}_opt.png images")
+        rows, crop, root = self.test_rows(cfg), int(data["crop"]), Path(data["root"])
+
+        def read(sample: dict[str, Any]) -> None:
+            row = rows[str(sample["id"])]
+            path = find_prediction(folder, [Path(row["opt"]).stem], (".png",))
+            pred = read_rgb8(path, int(row["size"]))
+            with Image.open(root / row["opt"]) as img:
+                target = np.asarray(img.convert("RGB"))
+            value, structure, image = score_pair(pred, target, crop)
+            sample.update(psnr=value, ssim=structure, pred=image)
+
+        return read

@@ -20,6 +20,11 @@ definitions (not the official ``AverageMeter``, which mixes fields and averages 
 * RMSE_building over pixels with g > 0;
 * delta_k (%) = share of pixels with g > 0 where max(p / g, g / p) < 1.25^k (k = 1, 2, 3);
   a prediction p <= 0 on such a pixel counts as a miss.
+
+External predictions (``rsbench score``; a run writes the same through ``RSBHeightWriter`` into
+its work dir's ``predictions/``): a folder of single-band GeoTIFFs of heights in metres named
+like the height labels, ``Pxxxx.tif``, each the size of its label tile (any numeric dtype; a
+run writes float32). They are scored by the metric above over the whole tile.
 """
 
 from __future__ import annotations
@@ -41,10 +46,10 @@ from mmengine.registry import DATASETS, METRICS, MODELS, TRANSFORMS
 from torch import Tensor, nn
 
 from rsbench.catalog import BackboneInfo
-from rsbench.errors import DataLayoutError
+from rsbench.errors import DataLayoutError, PredictionError
 from rsbench.spec import RunSpec
 from rsbench.task import Task
-from rsbench_imagelevel.dfc23 import read_tif
+from rsbench_imagelevel.dfc23 import read_tif, write_tif
 from rsbench_imagelevel.guso_tasks import schedule
 from rsbench_imagelevel.registration import RGB_MEAN, RGB_STD
 
@@ -187,6 +192,49 @@ class HeightMetric(BaseMetric):
         return height_metrics(results)
 
 
+@METRICS.register_module(name="RSBHeightWriter")
+class HeightWriter(BaseMetric):
+    """Writes each predicted height map as ``output_dir/<id>.tif`` (one float32 band, metres):
+    the format ``rsbench score`` reads, so scoring a run's own files reproduces its metric.
+    Adds no metric."""
+
+    default_prefix = "height-writer"
+
+    def __init__(self, output_dir: str, collect_device: str = "cpu", prefix: str | None = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.output_dir = Path(output_dir)
+
+    def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
+        for s in data_samples:
+            write_tif(self.output_dir / f"{s['id']}.tif", np.asarray(s["pred"], dtype=np.float32)[None])
+            self.results.append(s["id"])
+
+    def compute_metrics(self, results: list) -> dict[str, float]:
+        return {}
+
+
+def read_height(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """A predicted height map (H, W) after checking it is one finite band of the label's ``shape``."""
+    import warnings
+
+    import rasterio
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            with rasterio.open(path) as src:
+                if src.count != 1:
+                    raise PredictionError(f"{path}: {src.count} bands; expected one band of heights (m)")
+                pred = src.read(1)
+    except rasterio.errors.RasterioIOError as exc:
+        raise PredictionError(f"{path}: unreadable ({exc}); expected a single-band GeoTIFF of heights (m)") from exc
+    if pred.shape != tuple(shape):
+        raise PredictionError(f"{path}: {pred.shape[0]}x{pred.shape[1]} px; the height label is {shape[0]}x{shape[1]}")
+    if not np.isfinite(pred).all():
+        raise PredictionError(f"{path}: non-finite heights; expected finite values in metres")
+    return pred
+
+
 class HeightTask(Task):
     default_scope = "mmpretrain"
     imports = ("mmpretrain.models", "rsbench_imagelevel.height")
@@ -249,6 +297,7 @@ class HeightTask(Task):
             train_cfg=dict(by_epoch=False, max_iters=max_iters),
             test_dataloader=loader("test", False),
             test_evaluator=[dict(type="RSBHeightMetric"),
+                            dict(type="RSBHeightWriter", output_dir=str(work_dir / "predictions")),
                             dict(type="DumpResults", out_file_path=str(work_dir / "predictions.pkl"))],
             test_cfg=dict(),
             optim_wrapper=dict(optimizer=dict(type="AdamW", lr=lr, weight_decay=0.01), clip_grad=dict(max_norm=5.0)),
@@ -258,6 +307,22 @@ class HeightTask(Task):
 
     def metric_value(self, metrics: dict[str, Any]) -> float:
         return float(metrics["height/RMSE"])
+
+    def prediction_reader(self, predictions: Path, data: dict[str, Any], cfg: dict[str, Any]) -> Any:
+        """A folder of single-band GeoTIFF height maps (m) named like the labels (``Pxxxx.tif``),
+        one per scored tile and of its size (module docstring)."""
+        from rsbench.scoring import find_prediction
+
+        folder = Path(predictions)
+        if not folder.is_dir():
+            raise PredictionError(f"--predictions {folder}: expected a folder of Pxxxx.tif height maps")
+
+        def read(sample: dict[str, Any]) -> None:
+            gt = sample["height"].numpy()
+            pred = read_height(find_prediction(folder, [str(sample["id"])], (".tif", ".tiff")), gt.shape)
+            sample.update(pred=pred, stats=pixel_stats(pred, gt))
+
+        return read
 
     def row_fields(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any]) -> dict[str, Any]:
         adapter = ("none: RGB as 'hr' and SAR as 'sar'" if "sar" in self.modalities

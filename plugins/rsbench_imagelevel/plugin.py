@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rsbench import DatasetInfo, TaskInfo, hookimpl
 from rsbench_imagelevel import ben_mm, ben_s2, dfc23, fmow_s2, guso, resisc45
+from rsbench_imagelevel.prediction_csv import MULTI_LABEL, SINGLE_LABEL
 
 OA = "OA: overall accuracy (top-1, %) over all test images (micro average)"
 SCENE_OPTIONS = dict(train_ratio=0.2, split_seed=0, epochs=30, batch_size=32, lr=5e-4, max_size=256)
@@ -13,6 +14,7 @@ MAP = ("mAP (%), headline micro: mmpretrain's exact average precision of all (pa
 BEN_OPTIONS = dict(label_fraction=1.0, split_seed=0, epochs=20, batch_size=32, lr=5e-4, img_size=0,
                    stats_samples=64)
 S2 = ben_s2.S2_BANDS
+BEN_ID = "the S2 patch name (its folder under BigEarthNet-v1.0/, also for BigEarthNet-MM)"
 FMOW_OPTIONS = dict(split_seed=0, epochs=30, batch_size=32, lr=5e-4, img_size=96, stats_samples=64)
 TOP = ("top-1 accuracy (%, headline) and top-5 accuracy over the evaluated split (mmpretrain Accuracy); "
        "13-band images resampled bilinearly to img_size (SatMAE: 96)")
@@ -70,6 +72,7 @@ def tasks() -> list[TaskInfo]:
             metric="OA", metric_definition=OA + "; per-class random split at train_ratio (TR 10% or 20%)",
             modalities={"hr": ("R", "G", "B")}, splits=("test",), default_split="test",
             options=SCENE_OPTIONS, evaluation_of=("skysense",), smoke_iters=40,
+            predictions=SINGLE_LABEL.format(id="the image's file stem (airplane/airplane_001.jpg -> airplane_001)"),
         ),
         TaskInfo(
             name="ben-s2", title="BigEarthNet-S2 multi-label classification (19 classes)", family="classification",
@@ -77,7 +80,7 @@ def tasks() -> list[TaskInfo]:
             metric="mAP", metric_definition=MAP + "; label_fraction of train sampled per class (10% / 100%)",
             modalities={"s2": S2}, splits=("val", "test"), default_split="test",
             options=BEN_OPTIONS, evaluation_of=("skysense",), smoke_iters=40,
-            smoke_options=dict(batch_size=16, lr=1e-3),
+            smoke_options=dict(batch_size=16, lr=1e-3), predictions=MULTI_LABEL.format(id=BEN_ID),
         ),
         TaskInfo(
             name="ben-mm", title="BigEarthNet-MM multi-label classification (S1 + S2, 19 classes)",
@@ -85,7 +88,7 @@ def tasks() -> list[TaskInfo]:
             metric="mAP", metric_definition=MAP + "; S2 and S1 paired by the split CSVs",
             modalities={"s2": S2, "s1": ("VV", "VH")}, splits=("val", "test"), default_split="test",
             options=BEN_OPTIONS, evaluation_of=("skysense",), smoke_iters=40,
-            smoke_options=dict(batch_size=16, lr=1e-3),
+            smoke_options=dict(batch_size=16, lr=1e-3), predictions=MULTI_LABEL.format(id=BEN_ID),
         ),
         TaskInfo(
             name="fmow-s2", title="fMoW-Sentinel scene classification (62 classes)", family="classification",
@@ -93,9 +96,14 @@ def tasks() -> list[TaskInfo]:
             metric="top-1", metric_definition=TOP, modalities={"s2": fmow_s2.BANDS}, splits=("val", "test"),
             default_split="val", options=FMOW_OPTIONS, evaluation_of=("skysense",), smoke_iters=40,
             smoke_options=dict(batch_size=16, lr=1e-3, img_size=24),
+            predictions=SINGLE_LABEL.format(id="the image's file stem (<category>_<location>_<image>, e.g. "
+                                               "airport_0_0)") + "; top-5 needs the probability columns",
         ),
         TaskInfo(
             name="guso-reg", title="GUSO optical/SAR registration", family="cross-modal", dataset="guso",
+            predictions=("a CSV (or a folder holding registration.csv) with a header id,h00,...,h22 (the 3x3 "
+                         "homography row by row) or id,a00,...,a12 (its affine part); id as in {id}_opt.png; the "
+                         "transform maps optical pixels (x, y, 1) to SAR pixels of the full images, as {id}_H.txt"),
             builder="rsbench_imagelevel.guso_tasks:RegistrationTask", metric="RMSE",
             metric_definition=("RMSE (pixels, lower is better): per pair, RMSE between a 20x20 grid of optical "
                                "points mapped by the predicted and by the ground-truth H_0to1, capped at 5, "
@@ -108,6 +116,8 @@ def tasks() -> list[TaskInfo]:
         ),
         TaskInfo(
             name="guso-trans", title="GUSO SAR-to-optical translation", family="cross-modal", dataset="guso",
+            predictions=("a folder of 8-bit RGB PNGs named like the optical targets ({id}_opt.png), each the "
+                         "target's full size; scored on the run's centre crop"),
             builder="rsbench_imagelevel.guso_tasks:TranslationTask", metric="PSNR",
             metric_definition=("PSNR (dB, headline) = mean over test pairs of 10 log10(1 / MSE) of the predicted vs "
                                "the true optical image in [0, 1]; SSIM also reported (Gaussian 11x11, sigma 1.5, "
@@ -119,6 +129,8 @@ def tasks() -> list[TaskInfo]:
         ),
         TaskInfo(
             name="dfc23-t2", title="DFC23 track 2 building height regression (optical + SAR)", family="cross-modal",
+            predictions=("a folder of single-band GeoTIFFs of heights in metres named like the height labels "
+                         "(Pxxxx.tif), each the label tile's size, all values finite"),
             dataset="dfc23-t2", builder="rsbench_imagelevel.height:HeightTask", metric="RMSE",
             metric_definition=HEIGHT, modalities={"hr": ("R", "G", "B"), "sar": ("SAR",)},
             splits=("holdout", "val", "test"), default_split="holdout", higher_is_better=False,

@@ -21,6 +21,18 @@ transform at the optical cell centres against the ground truth ``H``. The metric
 predicted and true ``H``: per pair RMSE (pixels) capped at 5, success if RMSE < 3 (GUSO's
 ``RMSE_MAX_LIMIT`` and threshold). GUSO's own protocol scores matched keypoints after FSC
 filtering; rsbench scores the transform directly, so the numbers are comparable in scale only.
+
+External predictions (``rsbench score``, read by :func:`read_transforms`; a run writes the same
+file through ``RSBRegistrationWriter``): one CSV, ``registration.csv`` in a run's
+``predictions/``, with a header and one row per pair::
+
+    id,h00,h01,h02,h10,h11,h12,h20,h21,h22      (3x3 H_0to1, row-major)
+    id,a00,a01,a02,a10,a11,a12                  (or its 2x3 affine part; last row 0 0 1)
+
+``id`` is the pair's ``{id}`` of ``{id}_opt.png``; ``H_0to1`` maps an optical pixel (x, y, 1) to
+SAR pixel coordinates in the full images, exactly like the ground truth ``{id}_H.txt``. The
+scorer moves it into the centre crop a run evaluates (``img_size``) and scores it with the
+metric above; rows of ids outside the scored split are ignored.
 """
 
 from __future__ import annotations
@@ -42,17 +54,29 @@ from mmengine.registry import DATASETS, METRICS, MODELS, TRANSFORMS
 from PIL import Image
 from torch import Tensor, nn
 
+from rsbench.errors import PredictionError
+
 RGB_MEAN = (123.675, 116.28, 103.53)
 RGB_STD = (58.395, 57.12, 57.375)
 #: SAR amplitude PNGs (0-255) are centred and scaled with these fixed values.
 SAR_MEAN, SAR_STD = 127.5, 64.0
 RMSE_CAP, SUCCESS_BELOW = 5.0, 3.0
+#: The prediction CSV's columns: the full homography, or the affine part of it.
+H_COLUMNS = tuple(f"h{r}{c}" for r in range(3) for c in range(3))
+AFFINE_COLUMNS = tuple(f"a{r}{c}" for r in range(2) for c in range(3))
+#: Name of the prediction CSV inside a folder (a run's ``predictions/``).
+PREDICTION_FILE = "registration.csv"
 
 
 def crop_h(h: np.ndarray, offset: float) -> np.ndarray:
     """``H`` in the coordinates of a crop starting at (offset, offset) in both images."""
     t = np.array([[1, 0, offset], [0, 1, offset], [0, 0, 1.0]])
     return np.linalg.inv(t) @ h @ t
+
+
+def uncrop_h(h: np.ndarray, offset: float) -> np.ndarray:
+    """The inverse of :func:`crop_h`: a crop's ``H`` in full-image coordinates."""
+    return crop_h(h, -offset)
 
 
 @DATASETS.register_module(name="RSBPairDataset")
@@ -228,3 +252,79 @@ class RegistrationMetric(BaseMetric):
         return {"RMSE": float(rmse.clamp(max=RMSE_CAP).mean()),
                 "success_rate": float(100 * (rmse < SUCCESS_BELOW).double().mean()),
                 "RMSE_identity": float(identity.clamp(max=RMSE_CAP).mean())}
+
+
+# -- external predictions -------------------------------------------------------------------
+def read_transforms(path: Path) -> dict[str, np.ndarray]:
+    """``{id: H_0to1}`` (float64, scaled to h22 = 1) from a prediction CSV (module docstring).
+
+    Every malformed row is a :class:`PredictionError` naming the file and line, so a submission
+    is never scored on a silently dropped or misread row."""
+    import csv
+
+    expected = f"a header 'id,{','.join(H_COLUMNS)}' or 'id,{','.join(AFFINE_COLUMNS)}'"
+    try:
+        rows = list(csv.reader(path.read_text(encoding="utf-8-sig").splitlines()))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise PredictionError(f"{path}: unreadable ({exc}); expected a CSV with {expected}") from exc
+    header = tuple(c.strip() for c in rows[0]) if rows else ()
+    if header not in (("id", *H_COLUMNS), ("id", *AFFINE_COLUMNS)):
+        raise PredictionError(f"{path}, line 1: header {','.join(header)!r}; expected {expected}")
+    affine = header[1:] == AFFINE_COLUMNS
+    out: dict[str, np.ndarray] = {}
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in row):
+            continue
+        where = f"{path}, line {line}"
+        if len(row) != len(header):
+            raise PredictionError(f"{where}: {len(row)} fields; expected {len(header)} ({','.join(header)})")
+        key = row[0].strip()
+        if not key:
+            raise PredictionError(f"{where}: empty id")
+        if key in out:
+            raise PredictionError(f"{where}: id {key!r} appears twice")
+        try:
+            values = np.array([float(v) for v in row[1:]], dtype=np.float64)
+        except ValueError as exc:
+            raise PredictionError(f"{where}: {exc}; expected numbers in {','.join(header[1:])}") from exc
+        if not np.isfinite(values).all():
+            raise PredictionError(f"{where}: non-finite value; expected finite numbers")
+        h = np.eye(3)
+        if affine:
+            h[:2] = values.reshape(2, 3)
+        else:
+            h = values.reshape(3, 3)
+        if h[2, 2] == 0:
+            raise PredictionError(f"{where}: h22 is 0; expected a homography that scales to h22 = 1")
+        out[key] = h / h[2, 2]
+    return out
+
+
+@METRICS.register_module(name="RSBRegistrationWriter")
+class RegistrationWriter(BaseMetric):
+    """Writes a run's predicted transforms as the prediction CSV ``rsbench score`` reads, moved
+    from the evaluated crop back to full-image pixels (image sizes from the test ``ann_file``),
+    so scoring a run's own file reproduces its metric. Adds no metric."""
+
+    default_prefix = "registration-writer"
+
+    def __init__(self, out_file: str, ann_file: str, collect_device: str = "cpu", prefix: str | None = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.out_file, self.ann_file = Path(out_file), Path(ann_file)
+
+    def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
+        for s in data_samples:
+            self.results.append((str(s["id"]), s["pred_H"].double().cpu().numpy(), int(s["size"])))
+
+    def compute_metrics(self, results: list) -> dict[str, float]:
+        import csv
+
+        sizes = {str(r["id"]): int(r["size"]) for r in json.loads(self.ann_file.read_text())}
+        self.out_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.out_file, "w", newline="") as f:
+            out = csv.writer(f, lineterminator="\n")
+            out.writerow(("id", *H_COLUMNS))
+            for key, h, crop in results:
+                full = uncrop_h(h, (sizes[key] - crop) // 2)
+                out.writerow((key, *(repr(float(v)) for v in full.ravel())))
+        return {}

@@ -12,20 +12,32 @@ Metrics on [0, 1] images (data range 1), averaged over test pairs:
 * PSNR = 10 log10(1 / MSE), MSE over all pixels and the 3 channels of a pair;
 * SSIM (Wang et al. 2004): Gaussian window 11x11, sigma 1.5, K1 = 0.01, K2 = 0.03, per channel,
   over the valid (unpadded) window positions, averaged over positions and channels.
+
+External predictions (``rsbench score``; a run writes the same through ``RSBTranslationWriter``
+into its work dir's ``predictions/``): a folder of images named like the targets,
+``{id}_opt.png``, each the size of its target optical image with 3 bands of 8 bits (RGB), as the
+targets are. The scorer takes the centre ``img_size`` crop a run evaluates (the whole image at
+the default 512) and computes PSNR / SSIM above on value / 255 against the target / 255; a run's
+writer fills the pixels outside its crop with 0 (never scored).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from mmengine.evaluator import BaseMetric
 from mmengine.model import BaseModel
 from mmengine.registry import METRICS, MODELS
+from PIL import Image, UnidentifiedImageError
 from torch import Tensor, nn
 
+from rsbench.errors import PredictionError
 from rsbench_imagelevel.registration import RGB_MEAN, RGB_STD, SAR_MEAN, SAR_STD
 
 
@@ -94,7 +106,8 @@ class TranslationModel(BaseModel):
         if mode == "predict":
             assert data_samples is not None
             p, t = pred.detach().double(), target.double()
-            return [dict(id=data_samples["id"][i], psnr=float(v), ssim=float(s))
+            image = (p * 255).round().to(torch.uint8).cpu()  # what the writer saves
+            return [dict(id=data_samples["id"][i], psnr=float(v), ssim=float(s), pred=image[i])
                     for i, (v, s) in enumerate(zip(psnr(p, t), ssim(p, t)))]
         raise ValueError(f"mode {mode!r}: expected 'tensor', 'loss' or 'predict'")
 
@@ -109,3 +122,58 @@ class TranslationMetric(BaseMetric):
     def compute_metrics(self, results: list) -> dict[str, float]:
         values = torch.tensor(results, dtype=torch.float64)
         return {"PSNR": float(values[:, 0].mean()), "SSIM": float(values[:, 1].mean())}
+
+
+# -- external predictions -------------------------------------------------------------------
+def read_rgb8(path: Path, size: int) -> np.ndarray:
+    """A predicted optical image (H, W, 3) uint8 after checking it is 8-bit RGB of ``size`` px."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+    except (UnidentifiedImageError, OSError) as exc:
+        raise PredictionError(f"{path}: unreadable image ({exc}); expected an 8-bit RGB PNG") from exc
+    if img.mode != "RGB":
+        raise PredictionError(f"{path}: mode {img.mode} ({len(img.getbands())} band(s)); expected 8-bit RGB "
+                              "(3 bands, like the target optical image)")
+    if img.size != (size, size):
+        raise PredictionError(f"{path}: {img.size[0]}x{img.size[1]} px; the target is {size}x{size}")
+    return np.asarray(img)
+
+
+def score_pair(pred: np.ndarray, target: np.ndarray, crop: int) -> tuple[float, float, Tensor]:
+    """PSNR, SSIM and the (3, crop, crop) uint8 prediction over the centre ``crop`` of two
+    (H, W, 3) uint8 images: the region and the scaling a run evaluates."""
+    o = (target.shape[0] - crop) // 2
+    p, t = (torch.from_numpy(a[o:o + crop, o:o + crop].transpose(2, 0, 1).copy()) for a in (pred, target))
+    pd, td = p[None].double() / 255, t[None].double() / 255
+    return float(psnr(pd, td)[0]), float(ssim(pd, td)[0]), p
+
+
+@METRICS.register_module(name="RSBTranslationWriter")
+class TranslationWriter(BaseMetric):
+    """Writes each predicted optical image as ``output_dir/{id}_opt.png`` in the format ``rsbench
+    score`` reads: the crop pasted at its place in a zero image of the target's size (sizes from
+    the test ``ann_file``). Adds no metric."""
+
+    default_prefix = "translation-writer"
+
+    def __init__(self, output_dir: str, ann_file: str, collect_device: str = "cpu", prefix: str | None = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.output_dir, self.ann_file = Path(output_dir), Path(ann_file)
+        self._rows: dict[str, dict[str, Any]] | None = None
+
+    def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
+        if self._rows is None:
+            self._rows = {str(r["id"]): r for r in json.loads(self.ann_file.read_text())}
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        for s in data_samples:
+            row = self._rows[str(s["id"])]
+            crop = np.asarray(s["pred"], dtype=np.uint8).transpose(1, 2, 0)
+            full = np.zeros((row["size"], row["size"], 3), np.uint8)
+            o = (row["size"] - crop.shape[0]) // 2
+            full[o:o + crop.shape[0], o:o + crop.shape[1]] = crop
+            Image.fromarray(full).save(self.output_dir / Path(row["opt"]).name)
+            self.results.append(str(s["id"]))
+
+    def compute_metrics(self, results: list) -> dict[str, float]:
+        return {}
