@@ -127,6 +127,17 @@ class DetectionTask(Task):
         return dict(type=f"{prefix}DetDataPreprocessor", mean=list(RGB_MEAN), std=list(RGB_STD),
                     bgr_to_rgb=True, pad_size_divisor=32, **extra)
 
+    # -- external predictions -----------------------------------------------------------------
+    @staticmethod
+    def pred_instances(boxes: Any, scores: Any, labels: Any) -> Any:
+        """The ``pred_instances`` a detector returns: float32 boxes and scores, int64 labels."""
+        import torch
+        from mmengine.structures import InstanceData
+
+        return InstanceData(bboxes=torch.as_tensor(boxes, dtype=torch.float32),
+                            scores=torch.as_tensor(scores, dtype=torch.float32),
+                            labels=torch.as_tensor(labels, dtype=torch.int64))
+
     def metric_value(self, metrics: dict[str, Any]) -> float:
         keys = [k for k in metrics if k.endswith("/mAP") or k == "mAP"]
         if not keys:

@@ -118,7 +118,8 @@ def label_xml(filename: str, width: int, height: int, objs: list[tuple[str, list
              "</filename><origin>GF2/GF3</origin></source>"
              f"<size><width>{width}</width><height>{height}</height><depth>3</depth></size><objects>"]
     for k, (name, pts) in enumerate(objs):
-        prob = "" if scores is None else f"<probability>{scores[k]:.4f}</probability>"
+        # Full precision: a run's own XMLs must score exactly the run's value (ties and order).
+        prob = "" if scores is None else f"<probability>{float(scores[k])!r}</probability>"
         ring = "".join(f"<point>{x:.6f},{y:.6f}</point>" for x, y in [*pts, pts[0]])
         parts.append("<object><coordinate>pixel</coordinate><type>rectangle</type><description>None</description>"
                      f"<possibleresult><name>{escape(name)}</name>{prob}</possibleresult>"
@@ -197,10 +198,13 @@ FAIR1M_OPTIONS = dict(OBB_OPTIONS, img_size=1024, patch_size=1024, patch_overlap
 FAIR1M_METRIC = ("mAP@0.5 over classes with ground truth (%), rotated IoU on whole images after merging "
                  "patch detections (rotated NMS, -o merge_iou); mmrotate eval_rbbox_map, VOC07 11-point AP "
                  "by default (-o eval_mode=area); Oriented R-CNN le90 + FPN on 1024 px patches, gap 200")
+FAIR1M_PREDICTIONS = ("a folder of FAIR1M result XMLs <image stem>.xml (the label XML with <probability> in "
+                      "each <possibleresult>) for whole images in original pixels, scored without a merge")
 
 
 class Fair1MTask(OrientedDetectionTask):
-    """``validation``: trained on train (part1 + part2), scored offline. ``submission``: trained on
+    """``validation``: trained on train (part1 + part2), scored offline; the merged detections
+    are also written as result XMLs ``predictions/<image>.xml``. ``submission``: trained on
     train + validation, writes ``submission/<image>.xml`` for the test images; no metric."""
 
     train_splits = {"validation": ("train",), "submission": ("train", "validation")}
@@ -234,8 +238,56 @@ class Fair1MTask(OrientedDetectionTask):
         submission = data["split"] == "submission"
         return dict(type="RSBFair1MMetric", gt_file=str(work_dir / "annotations" / "test_whole_images.json"),
                     merge_iou=float(opts["merge_iou"]), eval_mode=str(opts["eval_mode"]), nproc=int(opts["nproc"]),
-                    format_only=submission, outfile_dir=str(work_dir / "submission") if submission else None,
+                    format_only=submission, outfile_dir=str(work_dir / ("submission" if submission else "predictions")),
                     dump_path=str(work_dir / "predictions.pkl"))
+
+    def score(self, spec: Any, backbone: Any, data: dict[str, Any], cfg: dict[str, Any],
+              predictions: Path) -> dict[str, Any]:
+        """Result XMLs of whole validation images (``<image stem>.xml``, the FAIR1M submission
+        form: label XML plus ``<probability>``; original pixels) scored by the run's own
+        ``RSBFair1MMetric`` on the whole-image ground truth. The generic loop does not fit: the
+        run's test samples are patches whose detections the metric merges (rotated NMS), and
+        whole-image predictions must be scored as they are, not merged again, so they go
+        straight to :meth:`~rsbench_detection.metrics.Fair1MMetric.evaluate_whole_images`."""
+        import importlib
+
+        from mmengine.logging import MMLogger
+
+        from rsbench.errors import PredictionError
+        from rsbench.scoring import MissingPrediction
+        from rsbench_detection.obb_task import rboxes
+        from rsbench_detection.predictions import read_fair1m_xml
+
+        if data["split"] == "submission":
+            raise PredictionError("split 'submission' has no labels (the FAIR1M test split is scored by the "
+                                  "benchmark server); score split 'validation'")
+        folder = Path(predictions)
+        if not folder.is_dir():
+            raise PredictionError(f"--predictions {folder}: expected a folder of FAIR1M result XMLs <image stem>.xml")
+        for module in self.imports:
+            importlib.import_module(module)
+        from rsbench_detection.metrics import Fair1MMetric
+
+        MMLogger.get_instance(f"rsbench-score-fair1m-{id(data)}", log_level="WARNING")  # quiet AP table
+        kwargs = {k: v for k, v in cfg["test_evaluator"].items() if k != "type"}
+        metric = Fair1MMetric(**dict(kwargs, outfile_dir=None))  # score, do not write XMLs again
+        classes = list(data["classes"])
+        metric.dataset_meta = {"classes": classes}
+        dets, missing = {}, []
+        for s in data["test"]:
+            name = str(s["img_id"])
+            try:
+                det = read_fair1m_xml(folder, name, classes)
+            except MissingPrediction as exc:
+                missing.append(str(exc))
+                continue
+            rbox = rboxes(det.boxes).numpy()
+            both = np.hstack([rbox, det.scores.astype(np.float32)[:, None]]).astype(np.float32)
+            dets[name] = [both[det.labels == c] for c in range(len(classes))]
+        if missing:
+            more = f" (and {len(missing) - 1} more of {len(data['test'])} samples)" if len(missing) > 1 else ""
+            raise PredictionError(f"{folder}: missing prediction {missing[0]}{more}")
+        return {f"{metric.prefix}/{k}": v for k, v in metric.evaluate_whole_images(dets).items()}
 
     def metric_value(self, metrics: dict[str, Any]) -> float | None:  # type: ignore[override]
         """``None`` for the submission split: the runner then writes an empty value."""

@@ -12,11 +12,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rsbench.catalog import BackboneInfo
 from rsbench.spec import RunSpec
 from rsbench_detection.det_task import DETECTION_OPTIONS, DetectionTask
 
 HBB_OPTIONS = dict(DETECTION_OPTIONS, rpn_proposals=1000, eval_mode="11points")
+#: What ``rsbench score`` reads for horizontal boxes (the tasks' ``predictions``).
+COCO_PREDICTIONS = ("a COCO results JSON [{image_id, category_id, bbox [x, y, w, h], score}] in "
+                    "original pixels; image_id = the task's image id or the image file stem (string), "
+                    "category_id = 1-based index in the task's classes or the class name")
 VOC_METRIC = ("mAP@0.5 over classes with ground truth (%), VOC protocol: mmdet VOCMetric / eval_map "
               "(legacy +1 pixel coordinates, VOC07 11-point AP by default as the library; -o eval_mode=area); "
               "Faster R-CNN + FPN")
@@ -42,7 +48,29 @@ class HorizontalDetectionTask(DetectionTask):
     def evaluator(self, data: dict[str, Any], work_dir: Path) -> dict[str, Any]:
         opts = data["options"]
         return dict(type="RSBVOCMetric", metric="mAP", iou_thrs=0.5, eval_mode=str(opts["eval_mode"]),
-                    nproc=int(opts["nproc"]), dump_path=str(work_dir / "predictions.pkl"))
+                    nproc=int(opts["nproc"]), dump_path=str(work_dir / "predictions.pkl"),
+                    results_file=str(work_dir / "predictions.bbox.json"))
+
+    def prediction_reader(self, predictions: Path, data: dict[str, Any], cfg: dict[str, Any]) -> Any:
+        """A COCO results JSON (the file, or a folder holding exactly one ``.json``): a list of
+        ``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}`` for whole test images in
+        original pixels. ``image_id``: the task's image id (the split json's COCO ``images[].id``
+        for COCO datasets; DIOR's 5-digit id as a string or integer) or the image file stem as a
+        string. ``category_id``: the 1-based index in the task's class list (as in the run's
+        ``annotations/test_coco.json``) or the class name. An image without entries has no
+        detections. A run writes its own as ``predictions.bbox.json`` in its work dir."""
+        from rsbench_detection.predictions import coco_results_path, image_ids, read_coco_results
+
+        classes = data["classes"]
+        dets = read_coco_results(coco_results_path(Path(predictions)), image_ids(data["test"]),
+                                 {k + 1: k for k in range(len(classes))}, classes)
+
+        def read(sample: Any) -> None:
+            det = dets.get(sample.img_id)
+            sample.pred_instances = (self.pred_instances(det.boxes, det.scores, det.labels) if det is not None
+                                     else self.pred_instances(np.zeros((0, 4)), [], []))
+
+        return read
 
     def model(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any]) -> dict[str, Any]:
         opts = data["options"]

@@ -5,10 +5,16 @@ Both library metrics call ``eval_rbbox_map`` / ``eval_map`` without ``nproc`` (a
 subclasses keep the library's per-sample processing and mAP functions unchanged, pass ``nproc``
 from the task option, and can dump the exact inputs of the mAP call (``dump_path``) so the
 reported value can be recomputed with the library function on the same predictions.
+
+They also write the run's test predictions in the task's submission format (``results_file``: a
+COCO results JSON; ``predictions_dir``: DOTA ``Task1_<class>.txt``; FAIR1M: result XMLs), the
+formats ``rsbench score`` reads (:mod:`rsbench_detection.predictions`), so scoring a run's own
+files reproduces its value. Writing them changes no metric value.
 """
 
 from __future__ import annotations
 
+import itertools
 import pickle
 from collections import OrderedDict
 from pathlib import Path
@@ -30,6 +36,35 @@ def _dump(path: str | None, **payload: Any) -> None:
             pickle.dump(payload, f)
 
 
+class _InProcess:
+    """The part of a multiprocessing context ``eval_rbbox_map`` uses, run in this process."""
+
+    def Pool(self, nproc: int) -> "_InProcess":  # noqa: N802  (multiprocessing's name)
+        return self
+
+    def starmap(self, fn: Any, args: Any) -> list:
+        return list(itertools.starmap(fn, args))
+
+    def close(self) -> None:
+        pass
+
+
+def rbbox_map(dets: Any, gts: Any, nproc: int, **kwargs: Any) -> tuple:
+    """mmrotate's ``eval_rbbox_map``. With ``nproc`` 1 its per-image tp/fp step runs in this
+    process: the library opens a *spawn* pool even for one worker, a fresh interpreter that
+    imports torch (seconds per call), for the same function on the same inputs."""
+    from mmrotate.evaluation.functional import mean_ap
+
+    if nproc != 1:
+        return eval_rbbox_map(dets, gts, nproc=nproc, **kwargs)
+    original = mean_ap.get_context
+    mean_ap.get_context = lambda *args: _InProcess()
+    try:
+        return eval_rbbox_map(dets, gts, nproc=1, **kwargs)
+    finally:
+        mean_ap.get_context = original
+
+
 def _mean_ap(results: OrderedDict, aps: list[float], iou_thrs: list[float]) -> OrderedDict:
     for thr, ap in zip(iou_thrs, aps):
         results[f"AP{int(thr * 100):02d}"] = round(ap, 3)
@@ -40,37 +75,71 @@ def _mean_ap(results: OrderedDict, aps: list[float], iou_thrs: list[float]) -> O
 
 @MMROTATE_METRICS.register_module(name="RSBDOTAMetric")
 class DOTAMetricN(DOTAMetric):
-    def __init__(self, nproc: int = 4, dump_path: str | None = None, **kwargs: Any) -> None:
+    """``predictions_dir``: the test detections are also written there as DOTA
+    ``Task1_<class>.txt`` (lines ``<img_id> <score> x1 y1 ... y4``, the rotated boxes' corners;
+    the reader matches image stems, which DIOR-R's ``img_id`` is)."""
+
+    def __init__(self, nproc: int = 4, dump_path: str | None = None, predictions_dir: str | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.nproc = int(nproc)
         self.dump_path = dump_path
+        self.predictions_dir = predictions_dir
 
     def compute_metrics(self, results: list) -> dict:
         if self.merge_patches or self.format_only or self.metric != "mAP":
             return super().compute_metrics(results)
         gts, preds = zip(*results)
+        if self.predictions_dir:
+            self.write_predictions(preds)
         dets = [p["pred_bbox_scores"] for p in preds]
         classes = self.dataset_meta["classes"]
         _dump(self.dump_path, dets=dets, gts=gts, classes=classes, iou_thrs=self.iou_thrs,
               use_07_metric=self.use_07_metric, box_type=self.predict_box_type)
-        aps = [eval_rbbox_map(dets, list(gts), scale_ranges=self.scale_ranges, iou_thr=thr,
-                              use_07_metric=self.use_07_metric, box_type=self.predict_box_type,
-                              dataset=classes, logger=MMLogger.get_current_instance(),
-                              nproc=self.nproc)[0] for thr in self.iou_thrs]
+        aps = [rbbox_map(dets, list(gts), scale_ranges=self.scale_ranges, iou_thr=thr,
+                         use_07_metric=self.use_07_metric, box_type=self.predict_box_type,
+                         dataset=classes, logger=MMLogger.get_current_instance(),
+                         nproc=self.nproc)[0] for thr in self.iou_thrs]
         return _mean_ap(OrderedDict(), aps, self.iou_thrs)
+
+    def write_predictions(self, preds: tuple) -> None:
+        import torch
+        from mmrotate.structures import rbox2qbox
+
+        from rsbench_detection.predictions import write_dota
+
+        def corners(boxes: Any) -> Any:
+            return rbox2qbox(torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 5)).numpy()
+
+        write_dota(Path(self.predictions_dir), ((str(p["img_id"]), corners(p["bboxes"]), p["scores"], p["labels"])
+                                                for p in preds), self.dataset_meta["classes"])
 
 
 @MMDET_METRICS.register_module(name="RSBVOCMetric")
 class VOCMetricN(VOCMetric):
-    def __init__(self, nproc: int = 4, dump_path: str | None = None, **kwargs: Any) -> None:
+    """``results_file``: the test detections are also written there as a COCO results JSON
+    (``image_id`` = the sample's ``img_id``, ``category_id`` = label + 1)."""
+
+    def __init__(self, nproc: int = 4, dump_path: str | None = None, results_file: str | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.nproc = int(nproc)
         self.dump_path = dump_path
+        self.results_file = results_file
+
+    def process(self, data_batch: Any, data_samples: Any) -> None:
+        """The library's (annotation, per-class detections) pair plus the sample's ``img_id``."""
+        start = len(self.results)
+        super().process(data_batch, data_samples)
+        for k, sample in enumerate(data_samples):
+            self.results[start + k] = (*self.results[start + k], sample["img_id"])
 
     def compute_metrics(self, results: list) -> dict:
+        gts, preds, ids = zip(*results)
+        if self.results_file:
+            self.write_predictions(preds, ids)
         if self.metric != "mAP":
-            return super().compute_metrics(results)
-        gts, preds = zip(*results)
+            return super().compute_metrics(list(zip(gts, preds)))
         classes = self.dataset_meta["classes"]
         _dump(self.dump_path, dets=preds, gts=gts, classes=classes, iou_thrs=self.iou_thrs,
               eval_mode=self.eval_mode)
@@ -80,6 +149,19 @@ class VOCMetricN(VOCMetric):
                         eval_mode=self.eval_mode, use_legacy_coordinate=True, nproc=self.nproc)[0]
                for thr in self.iou_thrs]
         return _mean_ap(OrderedDict(), aps, self.iou_thrs)
+
+    def write_predictions(self, preds: tuple, ids: tuple) -> None:
+        import numpy as np
+
+        from rsbench_detection.predictions import write_coco_results
+
+        def flat(dets: list) -> tuple:
+            boxes = np.concatenate([d[:, :4] for d in dets]).astype(np.float64)
+            scores = np.concatenate([d[:, 4] for d in dets])
+            labels = np.concatenate([np.full(len(d), c) for c, d in enumerate(dets)])
+            return boxes, scores, labels
+
+        write_coco_results(Path(self.results_file), ((i, *flat(d)) for i, d in zip(ids, preds)))
 
 
 @MMROTATE_METRICS.register_module(name="RSBFair1MMetric")
@@ -140,6 +222,12 @@ class Fair1MMetric(DOTAMetricN):
         return merged
 
     def compute_metrics(self, results: list) -> dict:
+        return self.evaluate_whole_images(self.merge(results))
+
+    def evaluate_whole_images(self, merged: dict[str, list]) -> dict:
+        """The metric of whole-image detections (per image name, per class (n, 6) rbox + score
+        arrays, as :meth:`merge` returns; an absent image has none). ``rsbench score`` calls it
+        directly with the detections of the result XMLs, so they are scored without a merge."""
         import json
 
         import numpy as np
@@ -147,13 +235,13 @@ class Fair1MMetric(DOTAMetricN):
         from mmrotate.structures import qbox2rbox
 
         gt = json.loads(Path(self.gt_file).read_text())
-        merged = self.merge(results)
         classes = self.dataset_meta["classes"]
         empty = [np.zeros((0, 6), np.float32) for _ in classes]
         names = list(gt)
         dets = [merged.get(n, empty) for n in names]
-        if self.format_only:
+        if self.outfile_dir:
             self.write_results(names, dets, gt)
+        if self.format_only:
             return {}
         anns = []
         for n in names:
@@ -165,9 +253,9 @@ class Fair1MMetric(DOTAMetricN):
             anns.append(dict(bboxes=r[~ign], labels=labels[~ign], bboxes_ignore=r[ign], labels_ignore=labels[ign]))
         _dump(self.dump_path, dets=dets, gts=anns, classes=classes, iou_thrs=self.iou_thrs,
               use_07_metric=self.use_07_metric, box_type="rbox", names=names)
-        aps = [eval_rbbox_map(dets, anns, scale_ranges=self.scale_ranges, iou_thr=thr,
-                              use_07_metric=self.use_07_metric, box_type="rbox", dataset=classes,
-                              logger=MMLogger.get_current_instance(), nproc=self.nproc)[0]
+        aps = [rbbox_map(dets, anns, scale_ranges=self.scale_ranges, iou_thr=thr,
+                         use_07_metric=self.use_07_metric, box_type="rbox", dataset=classes,
+                         logger=MMLogger.get_current_instance(), nproc=self.nproc)[0]
                for thr in self.iou_thrs]
         return _mean_ap(OrderedDict(), aps, self.iou_thrs)
 

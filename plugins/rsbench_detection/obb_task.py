@@ -20,6 +20,10 @@ ANGLE_VERSION = "le90"
 OBB_OPTIONS = dict(DETECTION_OPTIONS, eval_mode="11points")
 OBB_METRIC = ("mAP@0.5 over classes with ground truth (%), rotated IoU; mmrotate DOTAMetric / eval_rbbox_map, "
               "VOC07 11-point AP by default (-o eval_mode=area for area AP); Oriented R-CNN le90 + FPN")
+#: What ``rsbench score`` reads for oriented boxes (the tasks' ``predictions``).
+OBB_PREDICTIONS = ("a folder of DOTA txt in original pixels, per class Task1_<class>.txt "
+                   "('<image stem> <score> x1 y1 ... x4 y4') or per image <image stem>.txt "
+                   "('x1 y1 ... x4 y4 <class> <score>')")
 
 
 class OrientedDetectionTask(DetectionTask):
@@ -45,7 +49,26 @@ class OrientedDetectionTask(DetectionTask):
     def evaluator(self, data: dict[str, Any], work_dir: Path) -> dict[str, Any]:
         opts = data["options"]
         return dict(type="RSBDOTAMetric", metric="mAP", iou_thrs=0.5, eval_mode=str(opts["eval_mode"]),
-                    nproc=int(opts["nproc"]), dump_path=str(work_dir / "predictions.pkl"))
+                    nproc=int(opts["nproc"]), dump_path=str(work_dir / "predictions.pkl"),
+                    predictions_dir=str(work_dir / "predictions"))
+
+    def prediction_reader(self, predictions: Path, data: dict[str, Any], cfg: dict[str, Any]) -> Any:
+        """A folder of DOTA text files for whole test images in original pixels, either per class
+        ``Task1_<class>.txt`` with lines ``<image stem> <score> x1 y1 x2 y2 x3 y3 x4 y4`` (the
+        DOTA server format, chosen when any ``Task1_*.txt`` exists) or per image
+        ``<image stem>.txt`` with lines ``x1 y1 x2 y2 x3 y3 x4 y4 <class> <score>``. Corners
+        become rotated boxes with mmrotate's ``qbox2rbox``, the conversion the ground truth
+        gets. A run writes its own per class to ``predictions/`` in its work dir."""
+        from rsbench_detection.predictions import DotaPredictions
+
+        dota = DotaPredictions(Path(predictions), [Path(s["img_path"]).stem for s in data["test"]],
+                               data["classes"])
+
+        def read(sample: Any) -> None:
+            det = dota(Path(sample.img_path).stem)
+            sample.pred_instances = self.pred_instances(rboxes(det.boxes), det.scores, det.labels)
+
+        return read
 
     def model(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any]) -> dict[str, Any]:
         opts = data["options"]
@@ -104,3 +127,12 @@ class OrientedDetectionTask(DetectionTask):
                 rcnn=dict(nms_pre=proposals, min_bbox_size=0, score_thr=float(opts["score_thr"]),
                           nms=dict(type="nms_rotated", iou_threshold=0.1), max_per_img=proposals)),
         )
+
+
+def rboxes(corners: Any) -> Any:
+    """(n, 8) corners -> (n, 5) float32 rotated boxes by mmrotate's ``qbox2rbox`` (minAreaRect)."""
+    import torch
+    from mmrotate.structures import qbox2rbox
+
+    q = torch.as_tensor(corners, dtype=torch.float32).reshape(-1, 8)
+    return qbox2rbox(q) if len(q) else q.new_zeros((0, 5))

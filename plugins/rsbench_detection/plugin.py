@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rsbench import DatasetInfo, TaskInfo, hookimpl
 from rsbench_detection import dior, fair1m, sardet, ubcv2
-from rsbench_detection.hbb_task import COCO_METRIC, COCO_OPTIONS, HBB_OPTIONS, VOC_METRIC
-from rsbench_detection.obb_task import OBB_METRIC, OBB_OPTIONS
+from rsbench_detection.hbb_task import COCO_METRIC, COCO_OPTIONS, COCO_PREDICTIONS, HBB_OPTIONS, VOC_METRIC
+from rsbench_detection.obb_task import OBB_METRIC, OBB_OPTIONS, OBB_PREDICTIONS
 
 RGB = {"hr": ("R", "G", "B")}
 SAR = {"sar": ("SAR",)}
@@ -47,6 +47,7 @@ def rsbench_register_datasets(register):
 @hookimpl
 def rsbench_register_tasks(register):
     register(TaskInfo(
+        predictions=OBB_PREDICTIONS,
         name="dior-r", title="DIOR-R oriented object detection", family="detection", dataset="dior",
         builder="rsbench_detection.dior:DiorRTask", metric="mAP50",
         metric_definition=OBB_METRIC + "; trained on train+val, tested on test",
@@ -54,6 +55,7 @@ def rsbench_register_tasks(register):
         evaluation_of=("skysense",),
     ))
     register(TaskInfo(
+        predictions=COCO_PREDICTIONS,
         name="dior", title="DIOR horizontal object detection", family="detection", dataset="dior",
         builder="rsbench_detection.dior:DiorTask", metric="mAP50",
         metric_definition=VOC_METRIC + "; trained on train+val, tested on test",
@@ -61,6 +63,7 @@ def rsbench_register_tasks(register):
         evaluation_of=("skysense",),
     ))
     register(TaskInfo(
+        predictions=COCO_PREDICTIONS,
         name="sardet100k", title="SARDet-100K SAR object detection", family="detection", dataset="sardet100k",
         builder="rsbench_detection.sardet:SARDetTask", metric="mAP",
         metric_definition=COCO_METRIC + "; input: the SAR band alone (modality sar); trained on train",
@@ -68,6 +71,7 @@ def rsbench_register_tasks(register):
         evaluation_of=("mars",),
     ))
     register(TaskInfo(
+        predictions=fair1m.FAIR1M_PREDICTIONS,
         name="fair1m", title="FAIR1M fine-grained oriented object detection", family="detection",
         dataset="fair1m", builder="rsbench_detection.fair1m:Fair1MTask", metric="mAP50",
         metric_definition=fair1m.FAIR1M_METRIC + "; split=validation: trained on train, scored on validation "
@@ -78,6 +82,7 @@ def rsbench_register_tasks(register):
         smoke_options=dict(SMOKE, patch_size=128, patch_overlap=64), evaluation_of=("skysense",),
     ))
     register(TaskInfo(
+        predictions=COCO_PREDICTIONS,
         name="ubcv2", title="UBCv2 RGB+SAR roof detection", family="detection", dataset="ubcv2",
         builder="rsbench_detection.ubcv2:UBCv2Task", metric="mAP",
         metric_definition=ubcv2.UBC_METRIC + "; input: optical (hr) and registered SAR (sar), optical alone "
