@@ -448,5 +448,10 @@ def demo(backbones: str, suite_name: str, results: str | None, jobs: int | None,
         sys.exit(1)
 
 
+from rsbench.pretrain_cli import pretrain as _pretrain  # noqa: E402  (light: torch loads inside)
+
+main.add_command(_pretrain)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

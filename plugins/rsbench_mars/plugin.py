@@ -7,6 +7,8 @@ from rsbench import BackboneInfo, hookimpl
 MODALITIES = {"hr": ("R", "G", "B"), "sar": ("SAR",)}
 BUILDER = "rsbench_mars.model"
 TYPE = "RSBMaRS"
+#: The MaRS pretraining objective (``rsbench pretrain``); both presets declare it.
+PRETRAINER = "rsbench_mars.pretrain:MaRSPretrainer"
 
 #: Paper size: timm ``swinv2_base_window8_256`` at 512 x 512, as the released encoders.
 PAPER = dict(encoder=dict(model_name="swinv2_base_window8_256", img_size=512),
@@ -28,6 +30,7 @@ BACKBONES = [
         pooled_channels=1024,
         params=224_164_336,
         family="mars",
+        pretrainer=PRETRAINER,
         description="MaRS (AAAI 2026): RGB and SAR Swin-V2-B encoders (window 8, 512 px) with "
                     "Meta-Modality Attention (2 intra/joint pairs, 8 heads) on the last stage; "
                     "weights via rgb_checkpoint=/sar_checkpoint= (official encoder-only files)",
@@ -47,6 +50,7 @@ BACKBONES = [
         pooled_channels=256,
         params=7_763_452,
         family="mars",
+        pretrainer=PRETRAINER,
         description="MaRS structure at CPU size (Swin-V2 width 32, depths 2-2-2-2, window 4, 64 px) "
                     "for tests and the demo",
         input_rule="{'hr': (B,3,H,W), 'sar': (B,1,H,W)}, equal H, W, multiples of 32; built for 64x64",

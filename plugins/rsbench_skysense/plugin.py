@@ -7,6 +7,8 @@ from rsbench_skysense.presets import HR_ONLY, PAPER, RGB, S1_BANDS, S2_BANDS, TI
 
 BUILDER = "rsbench_skysense.model"
 TYPE = "RSBSkySense"
+#: The SkySense pretraining objective (``rsbench pretrain``); every preset declares it.
+PRETRAINER = "rsbench_skysense.pretrain:SkySensePretrainer"
 ALL = {"hr": RGB, "s2": S2_BANDS, "s1": S1_BANDS}
 STRIDES = (4, 8, 16, 32)
 HUGE = (352, 704, 1408, 2816)
@@ -25,6 +27,7 @@ BACKBONES = [
         pooled_channels=HUGE[-1],
         params=2_004_114_544,
         family="skysense",
+        pretrainer=PRETRAINER,
         description=(
             "SkySense paper size (2.00B; paper 2.06B): Swin-V2-H HR 655M + ViT-L S2 303M + ViT-L S1 303M "
             "+ fusion 24x1024 308M + geo prototypes 4096x100x1024 419M + inject/pyramid 17M"
@@ -44,6 +47,7 @@ BACKBONES = [
         pooled_channels=HUGE[-1],
         params=655_079_632,
         family="skysense",
+        pretrainer=PRETRAINER,
         description="SkySense HR branch alone (Swin-V2-H, 655M): what the official iSAID/DIOR configs use; "
                     "the released skysense_model_backbone_hr.pth loads with no missing key",
         input_rule="H, W >= 225 (at least one 8-token window at stride 32), multiples of 32 advised",
@@ -60,6 +64,7 @@ BACKBONES = [
         pooled_channels=128,
         params=1_125_934,
         family="skysense",
+        pretrainer=PRETRAINER,
         description="SkySense structure at toy width (all three encoders, fusion, prototypes) for CPU tests",
         input_rule=RULE.format(m=33, w=2),
         temporal=True,
