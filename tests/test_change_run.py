@@ -15,9 +15,15 @@ from rsbench.plugins import get_catalog
 from rsbench.runner import run_evaluation
 from rsbench.spec import RunSpec
 from rsbench_change.io import read_raster
+from rsbench_change.predictions import prediction_stem
 
 pytestmark = pytest.mark.slow
 FAST = dict(max_iters=50, batch_size=4, lr=4e-3)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread(one_torch_thread):
+    """One intra-op thread for this module (see conftest)."""
 
 
 def _run(tmp_path_factory, task: str, backbone: str, **options):
@@ -31,14 +37,16 @@ def _run(tmp_path_factory, task: str, backbone: str, **options):
     return outcome.row, work, json.loads((work / "metrics.json").read_text())
 
 
-def _confusion(work: Path, label_map: dict[int, int] | None, n: int) -> np.ndarray:
-    """Confusion matrix (gt x pred) over all test images from the saved predictions."""
+def _confusion(work: Path, label_map: dict[int, int] | None, n: int, task: str) -> np.ndarray:
+    """Confusion matrix (gt x pred) over all test images from the saved predictions (written in
+    the label's encoding, named as the task's submission)."""
     cm = np.zeros((n, n), np.int64)
     for sample in json.loads((work / "splits" / "test.json").read_text()):
-        pred = np.array(Image.open(work / "predictions" / f"{Path(sample['id']).stem}.png"))
+        pred = np.array(Image.open(work / "predictions" / f"{prediction_stem(task, sample['id'])}.png")).astype(np.int64)
         gt = read_raster(sample["label"])[..., 0].astype(np.int64)
         if label_map:
             gt = np.vectorize(label_map.get)(gt)
+            pred = np.vectorize(label_map.get)(pred)
         cm += np.bincount(gt.ravel() * n + pred.ravel(), minlength=n * n).reshape(n, n)
     return cm
 
@@ -50,7 +58,7 @@ def levir(tmp_path_factory):
 
 def test_levir_baseline_beats_chance_by_far_and_is_the_f1_of_its_predictions(levir):
     row, work, metrics = levir
-    cm = _confusion(work, {0: 0, 255: 1}, 2)
+    cm = _confusion(work, {0: 0, 255: 1}, 2, "levir-cd")
     tp, fp, fn = cm[1, 1], cm[0, 1], cm[1, 0]
     f1 = 200 * tp / (2 * tp + fp + fn)
     assert row["value"] == pytest.approx(f1, abs=0.01) == metrics["Fscore.changed"]
@@ -62,7 +70,7 @@ def test_levir_baseline_beats_chance_by_far_and_is_the_f1_of_its_predictions(lev
 
 def test_whu_iou_on_32px_windows_is_the_iou_of_its_predictions(tmp_path_factory):
     row, work, metrics = _run(tmp_path_factory, "whu-cd", "resnet50-tiny", fusion="abs_diff", eval_crop=32)
-    cm = _confusion(work, {0: 0, 255: 1}, 2)
+    cm = _confusion(work, {0: 0, 255: 1}, 2, "whu-cd")
     tp, fp, fn = cm[1, 1], cm[0, 1], cm[1, 0]
     assert row["value"] == pytest.approx(100 * tp / (tp + fp + fn), abs=0.01) == metrics["IoU.changed"]
     assert metrics["Fscore.changed"] == pytest.approx(200 * tp / (2 * tp + fp + fn), abs=0.01)
@@ -75,7 +83,7 @@ def test_whu_iou_on_32px_windows_is_the_iou_of_its_predictions(tmp_path_factory)
 
 def test_mars_takes_optical_before_and_sar_after_in_one_call(tmp_path_factory):
     row, work, metrics = _run(tmp_path_factory, "dfc25-t2", "mars-tiny")
-    cm = _confusion(work, None, 4)
+    cm = _confusion(work, None, 4, "dfc25-t2")
     iou = np.diag(cm) / (cm.sum(0) + cm.sum(1) - np.diag(cm))
     assert row["value"] == pytest.approx(100 * np.nanmean(iou), abs=0.01)
     assert row["value"] > 40  # four classes; predicting background everywhere gives about 19
@@ -84,7 +92,7 @@ def test_mars_takes_optical_before_and_sar_after_in_one_call(tmp_path_factory):
 
 def test_skysense_reads_the_oscd_dates_through_its_temporal_path(tmp_path_factory):
     row, work, metrics = _run(tmp_path_factory, "oscd", "skysense-tiny", temporal="native")
-    cm = _confusion(work, {0: 0, 255: 1}, 2)
+    cm = _confusion(work, {0: 0, 255: 1}, 2, "oscd")
     tp, fp, fn = cm[1, 1], cm[0, 1], cm[1, 0]
     assert row["value"] == pytest.approx(200 * tp / (2 * tp + fp + fn), abs=0.01)
     assert row["value"] > 50
@@ -100,5 +108,5 @@ def test_submission_writes_predictions_for_the_unlabelled_list(tmp_path_factory)
     outcome = run_evaluation(spec, results_dir=tmp_path_factory.mktemp("results"), show_progress=False)
     assert outcome.status == "ok" and outcome.row["split"] == "submission"
     assert sorted(p.name for p in (work / "predictions").iterdir()) == [
-        "val-disaster_00000001_pre_disaster.png", "val-disaster_00000002_pre_disaster.png"]
+        "val-disaster_00000001_building_damage.png", "val-disaster_00000002_building_damage.png"]
     assert "SAR replicated to R,G,B" in outcome.row["adapter"]

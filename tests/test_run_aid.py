@@ -17,6 +17,11 @@ pytestmark = pytest.mark.slow
 CHANCE = 100 / 30
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread(one_torch_thread):
+    """One intra-op thread for this module (see conftest)."""
+
+
 @pytest.fixture(scope="module")
 def first_run(aid_root, tmp_path_factory):
     results = tmp_path_factory.mktemp("results")

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from rsbench.catalog import BackboneInfo
-from rsbench.errors import DataLayoutError, SpecError
+from rsbench.errors import DataLayoutError, PredictionError, SpecError
 from rsbench.spec import RunSpec
 from rsbench.task import Task
 from rsbench_change.io import read_date
@@ -204,13 +204,42 @@ class ChangeDetectionTask(Task):
                                  sampler=dict(type="DefaultSampler", shuffle=False),
                                  dataset=dataset("test", test_pipeline)),
             test_evaluator=dict(type="RSBChangeMetric", iou_metrics=["mIoU", "mFscore"],
-                                output_dir=str(work_dir / "predictions"), format_only=data["submission"]),
+                                output_dir=str(work_dir / "predictions"), format_only=data["submission"],
+                                naming=self.dataset.name, label_map=data.get("label_map")),
             test_cfg=dict(type="TestLoop"),
             optim_wrapper=dict(type="OptimWrapper", optimizer=dict(type="AdamW", lr=lr, weight_decay=0.01),
                                clip_grad=dict(max_norm=5.0)),
             param_scheduler=[dict(type="PolyLR", power=1.0, eta_min=0.0, by_epoch=False, begin=0, end=max_iters)],
             **self.runtime_config(spec, max_iters, int(opts["log_interval"])),
         )
+
+    # -- external predictions (rsbench score) -------------------------------------------
+    def prediction_reader(self, predictions: Path, data: dict[str, Any], cfg: dict[str, Any]) -> Any:
+        """One change map per test sample, named and encoded as :mod:`rsbench_change.predictions`
+        documents (what a run writes to its work dir's ``predictions/``), the label's size."""
+        import torch
+        from mmengine.structures import PixelData
+
+        from rsbench.scoring import find_prediction, read_id_map
+        from rsbench_change.predictions import decode, prediction_stem
+
+        folder = Path(predictions)
+        if data["submission"]:
+            raise PredictionError(f"--split {SUBMISSION} has no targets to score predictions against")
+        if not folder.is_dir():
+            raise PredictionError(f"--predictions {folder}: expected a folder of change maps (one PNG per sample)")
+        label_map = data.get("label_map")
+        n_classes = len(data["classes"])
+
+        def read(ds: Any) -> None:
+            path = find_prediction(folder, [prediction_stem(self.dataset.name, ds.img_path)])
+            ids = decode(read_id_map(path), label_map, n_classes, path)
+            expected = tuple(ds.gt_sem_seg.shape)
+            if ids.shape != expected:
+                raise PredictionError(f"{path}: size {ids.shape}; the label is {expected}")
+            ds.pred_sem_seg = PixelData(data=torch.from_numpy(np.ascontiguousarray(ids))[None])
+
+        return read
 
     def metric_value(self, metrics: dict[str, Any]) -> float:
         key = HEADLINE[self.info.name]

@@ -15,6 +15,18 @@ Metric (``RSBSCSMetric``), as the official code: gt change = ``gt_t != gt_t+1`` 
 confusion; SC = mIoU of month t+1 classes on gt-changed pixels (ignored gt rows dropped, IoU
 summed over classes and divided by the classes with intersection + FN > 0); SCS = (BC + SC) / 2.
 Confusions are summed over all pairs of the split before the ratios.
+
+Predictions on disk (``rsbench score``; a run writes both forms to ``<work dir>/predictions/``):
+
+* the customary one, as DynamicEarthNet's Codalab evaluation reads them: one class-id PNG (values
+  0-5) per month of each cube, named like the month's label, ``<scene>-YYYY_MM_01.png``
+  (``10N-121W-39N-L3H-SR-2018_03_01.png``); a pair (t, t+1) is scored with month t's and month
+  t+1's maps. A run writes month t+1's map from the pair (t, t+1), the first month's from the
+  reversed first pair;
+* the run's own, per pair: ``<pair id>_t.png`` and ``<pair id>_t1.png`` (pair id
+  ``<cube>_<YYYY-MM>_<YYYY-MM>``), the two maps the model predicted for that pair. Where both
+  exist they are used, so a run's folder scores exactly the run's SCS (a month inside a series
+  is predicted once per pair it belongs to).
 """
 
 from __future__ import annotations
@@ -36,7 +48,7 @@ from PIL import Image
 from torch import Tensor
 
 from rsbench.catalog import BackboneInfo
-from rsbench.errors import DataLayoutError
+from rsbench.errors import DataLayoutError, PredictionError
 from rsbench.spec import RunSpec
 from rsbench_change.change_task import STATS_SAMPLES, ChangeDetectionTask
 from rsbench_change.models import SiamEncoderDecoder
@@ -147,6 +159,7 @@ class PackDynaInputs(PackChangeInputs):
 
     def transform(self, results: dict[str, Any]) -> dict[str, Any]:
         packed = super().transform(results)
+        packed["data_samples"].set_metainfo(dict(prev_seg_map_path=results.get("prev_seg_map_path")))
         if "gt_prev_seg_map" in results:
             seg = np.ascontiguousarray(results["gt_prev_seg_map"])[None].astype(np.int64)
             packed["data_samples"].gt_prev_sem_seg = PixelData(data=torch.from_numpy(seg))
@@ -208,13 +221,15 @@ def scs_scores(binary: np.ndarray, semantic: np.ndarray) -> dict[str, float]:
 @METRICS.register_module(name="RSBSCSMetric")
 class SCSMetric(BaseMetric):
     """DynamicEarthNet's semantic change segmentation score over the split's pairs; with
-    ``output_dir`` the two predicted maps of each pair are saved as ``<pair>_t.png`` / ``<pair>_t1.png``."""
+    ``output_dir`` the two predicted maps of each pair are saved as ``<pair>_t.png`` /
+    ``<pair>_t1.png`` and every month's map as ``<label stem>.png`` (module docstring)."""
 
     default_prefix = None
 
     def __init__(self, output_dir: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.output_dir = output_dir
+        self._months: set[str] = set()
         if output_dir:
             Path(output_dir).mkdir(parents=True, exist_ok=True)
 
@@ -223,14 +238,25 @@ class SCSMetric(BaseMetric):
             pred_t1 = s["pred_sem_seg"]["data"].squeeze(0).cpu().numpy().astype(np.uint8)
             pred_t = s["pred_prev_sem_seg"]["data"].squeeze(0).cpu().numpy().astype(np.uint8)
             if self.output_dir:
-                stem = Path(self.output_dir) / Path(s["img_path"]).name
-                Image.fromarray(pred_t).save(f"{stem}_t.png")
-                Image.fromarray(pred_t1).save(f"{stem}_t1.png")
+                self.save(s, pred_t, pred_t1)
             gt_t1 = s["gt_sem_seg"]["data"].squeeze(0).cpu().numpy()
             gt_t = s["gt_prev_sem_seg"]["data"].squeeze(0).cpu().numpy()
             self.results.append(pair_confusions(gt_t, gt_t1, pred_t, pred_t1))
 
+    def save(self, s: dict, pred_t: np.ndarray, pred_t1: np.ndarray) -> None:
+        """Both maps of the pair, then the months not yet written in this evaluation: month
+        t+1 always (the forward prediction), month t only for a cube's first pair."""
+        folder = Path(self.output_dir)
+        stem = folder / Path(s["img_path"]).name
+        Image.fromarray(pred_t).save(f"{stem}_t.png")
+        Image.fromarray(pred_t1).save(f"{stem}_t1.png")
+        for label, pred in ((s.get("seg_map_path"), pred_t1), (s.get("prev_seg_map_path"), pred_t)):
+            if label and Path(label).stem not in self._months:
+                self._months.add(Path(label).stem)
+                Image.fromarray(pred).save(folder / f"{Path(label).stem}.png")
+
     def compute_metrics(self, results: list) -> dict[str, float]:
+        self._months.clear()
         binary = sum(r[0] for r in results)
         semantic = sum(r[1] for r in results)
         return {k: round(100 * v, 2) for k, v in scs_scores(binary, semantic).items()}
@@ -270,6 +296,33 @@ class DynaSemanticChangeTask(ChangeDetectionTask):
         cfg["model"]["type"] = "RSBSemanticChangeSegmentor"
         cfg["test_evaluator"] = dict(type="RSBSCSMetric", output_dir=str(work_dir / "predictions"))
         return cfg
+
+    def prediction_reader(self, predictions: Path, data: dict[str, Any], cfg: dict[str, Any]) -> Any:
+        """Month maps named like the labels, or the run's per-pair maps where both exist (module
+        docstring); class ids 0-5 (the official evaluation rejects anything else), label-sized."""
+        from rsbench.scoring import check_ids, find_prediction, read_id_map
+
+        folder = Path(predictions)
+        if not folder.is_dir():
+            raise PredictionError(f"--predictions {folder}: expected a folder of class-id PNGs, one per month")
+        pairs_by_id = {p["id"]: p for p in data["test"]}
+
+        def load(path: Path, shape: tuple[int, ...]) -> torch.Tensor:
+            ids = check_ids(read_id_map(path), NUM_CLASSES, path)
+            if ids.shape != shape:
+                raise PredictionError(f"{path}: size {ids.shape}; the label is {shape}")
+            return torch.from_numpy(np.ascontiguousarray(ids))[None]
+
+        def read(ds: Any) -> None:
+            pair = pairs_by_id[Path(ds.img_path).name]
+            own = [folder / f"{pair['id']}_{k}.png" for k in ("t", "t1")]
+            if not all(p.is_file() for p in own):
+                own = [find_prediction(folder, [Path(pair[k]).stem]) for k in ("prev_label", "label")]
+            shape = tuple(ds.gt_sem_seg.shape)
+            ds.pred_prev_sem_seg = PixelData(data=load(own[0], shape))
+            ds.pred_sem_seg = PixelData(data=load(own[1], shape))
+
+        return read
 
     def metric_value(self, metrics: dict[str, Any]) -> float:
         return float(metrics["SCS"])

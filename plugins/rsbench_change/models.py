@@ -10,13 +10,16 @@
                  backbone's temporal path (SkySense), no neck.
 * ``RSBChangeMetric``: mmseg's IoUMetric plus per-class IoU/F-score/precision/recall keys
   (``IoU.changed``...), computed by IoUMetric's own ``total_area_to_metrics`` — IoUMetric alone
-  returns only class means, and change detection reports the change class.
+  returns only class means, and change detection reports the change class. Its ``output_dir``
+  maps are named and encoded as the dataset's submission (:mod:`rsbench_change.predictions`),
+  which ``rsbench score`` reads back.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +29,8 @@ from mmseg.evaluation import IoUMetric
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import METRICS, MODELS
 from torch import Tensor
+
+from rsbench_change.predictions import prediction_stem, write
 
 POLICIES = ("concat", "sum", "diff", "abs_diff")
 TEMPORAL = ("siamese", "multimodal", "native")
@@ -111,7 +116,28 @@ class SiamEncoderDecoder(EncoderDecoder):
 @METRICS.register_module(name="RSBChangeMetric")
 class ChangeMetric(IoUMetric):
     """IoUMetric whose result also holds ``<Metric>.<class>`` for every class (in percent, rounded
-    to 2 decimals exactly as IoUMetric rounds its means)."""
+    to 2 decimals exactly as IoUMetric rounds its means).
+
+    ``naming`` (the dataset) and ``label_map`` name and encode the saved maps as the dataset's
+    submission (IoUMetric would write class ids named after the first date's file)."""
+
+    def __init__(self, naming: str = "", label_map: Mapping[int, int] | None = None, **kwargs: Any) -> None:
+        self.naming = naming
+        self.label_map = {int(k): int(v) for k, v in (label_map or {}).items()}
+        super().__init__(**kwargs)
+
+    def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        output_dir, self.output_dir = self.output_dir, None
+        try:
+            super().process(data_batch, data_samples)  # the confusion areas only
+        finally:
+            self.output_dir = output_dir
+        if output_dir is None:
+            return
+        for s in data_samples:
+            stem = prediction_stem(self.naming, s["img_path"])
+            write(Path(output_dir) / f"{stem}.png", s["pred_sem_seg"]["data"].squeeze(0).cpu().numpy(),
+                  self.label_map)
 
     def compute_metrics(self, results: list) -> dict[str, float]:
         metrics = super().compute_metrics(results)

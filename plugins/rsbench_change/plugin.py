@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rsbench import DatasetInfo, TaskInfo, hookimpl
 from rsbench_change import dfc25, levir_cd, oscd, whu_cd
+from rsbench_change.predictions import FORMATS
 from rsbench_segmentation import dynamicearthnet
 
 BUILDER = "rsbench_change.change_task:ChangeDetectionTask"
@@ -66,6 +67,7 @@ def rsbench_register_tasks(register):
                           + "; test split 128 images, full images or eval_crop windows (option)",
         modalities={"hr": RGB}, splits=("test", "val"), default_split="test",
         options=COMMON, evaluation_of=("skysense",), **SMOKE,
+        predictions=FORMATS["levir-cd"],
     ))
     register(TaskInfo(
         name="whu-cd", title="WHU-CD building change detection", family="change", dataset="whu-cd",
@@ -75,6 +77,7 @@ def rsbench_register_tasks(register):
                           + "; split protocol: the 256 px re-pack lists list/{train,val,test}.txt",
         modalities={"hr": RGB}, splits=("test", "val"), default_split="test",
         options=COMMON, evaluation_of=("mars",), **SMOKE,
+        predictions=FORMATS["whu-cd"],
     ))
     register(TaskInfo(
         name="oscd", title="OSCD Sentinel-2 urban change detection", family="change", dataset="oscd",
@@ -83,6 +86,7 @@ def rsbench_register_tasks(register):
                           + "; 13-band L1C, the backbone's S2 bands (RGB backbones: B4,B3,B2)",
         modalities={"s2": oscd.BANDS, "hr": RGB}, splits=("test",), default_split="test",
         options=dict(COMMON, crop_size=96, iters=10000), evaluation_of=("skysense",), **SMOKE,
+        predictions=FORMATS["oscd"],
     ))
     register(TaskInfo(
         name="dfc25-t2", title="DFC25 track 2 (BRIGHT) building damage, optical pre + SAR post",
@@ -93,10 +97,12 @@ def rsbench_register_tasks(register):
                           "unlabelled test (else val) list",
         modalities={"hr": RGB, "sar": ("SAR",)}, splits=("holdout", "val", "test", "submission"),
         default_split="holdout", options=dict(COMMON, crop_size=512), evaluation_of=("mars",), **SMOKE,
+        predictions=FORMATS["dfc25-t2"],
     ))
     register(TaskInfo(
         name="dyna-s2-cd", title="DynamicEarthNet Sentinel-2 semantic change segmentation (SCS)",
         family="change", dataset="dyna-s2-cd", builder="rsbench_change.dyna_cd:DynaSemanticChangeTask",
         metric="SCS", metric_definition=DYNA_SCS, modalities={"s2": dynamicearthnet.S2_BANDS},
         splits=("test", "val"), default_split="test", options=COMMON, evaluation_of=("skysense",), **SMOKE,
+        predictions=FORMATS["dyna-s2-cd"],
     ))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rsbench import DatasetInfo, TaskInfo, hookimpl
 from rsbench_classification import aid
+from rsbench_imagelevel.prediction_csv import SINGLE_LABEL
 
 OA = "OA: overall accuracy (top-1, %) over all test images (micro average)"
 SCENE_OPTIONS = dict(train_ratio=0.2, split_seed=0, epochs=30, batch_size=32, lr=5e-4, max_size=224)
@@ -27,4 +28,5 @@ def rsbench_register_tasks(register):
         metric="OA", metric_definition=OA + "; per-class random split at train_ratio (TR 20% or 50%)",
         modalities={"hr": ("R", "G", "B")}, splits=("test",), default_split="test",
         options=SCENE_OPTIONS, evaluation_of=("skysense",), smoke_iters=60,
+        predictions=SINGLE_LABEL.format(id="the image's file stem (AID/Airport/airport_12.jpg -> airport_12)"),
     ))

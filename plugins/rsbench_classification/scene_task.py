@@ -1,5 +1,11 @@
 """Single-label scene classification (AID, RESISC-45, ...) on mmpretrain: OA on the test part
-of a per-class training-ratio split."""
+of a per-class training-ratio split.
+
+Predictions (``rsbench score``; a run writes ``<work dir>/predictions.csv``): the CSV of
+:mod:`rsbench_imagelevel.prediction_csv`, ``id,class`` with id = the image's file stem as in the
+dataset (AID ``airport_12``, RESISC-45 ``airplane_001``; the extension and class folder dropped)
+and class = the class folder name (``Airport``) or its 0-based index in the task's class list;
+score columns per class are accepted too."""
 
 from __future__ import annotations
 
@@ -11,16 +17,21 @@ from rsbench.catalog import BackboneInfo
 from rsbench.spec import RunSpec
 from rsbench.task import Task
 from rsbench_classification.folder_per_class import split_per_class
+from rsbench_imagelevel.prediction_csv import FILE, CSVPredictions, write_ids, writer_config
 
 #: Per-band RGB statistics (ImageNet's, the convention of the scene-classification papers).
 RGB_MEAN = (123.675, 116.28, 103.53)
 RGB_STD = (58.395, 57.12, 57.375)
 
 
-class SceneClassificationTask(Task):
+class SceneClassificationTask(CSVPredictions, Task):
     default_scope = "mmpretrain"
     imports = ("mmpretrain.models", "mmpretrain.datasets", "mmpretrain.evaluation",
-               "rsbench_classification.classifier")
+               "rsbench_classification.classifier", "rsbench_imagelevel.prediction_writer")
+
+    def sample_ids(self, data: dict[str, Any]) -> list[str]:
+        """The test images' file stems, in the order of the test split file."""
+        return [Path(p).stem for p, _ in data["test"]]
 
     def check_data(self, root: Path, spec: RunSpec) -> dict[str, Any]:
         data = self.dataset.check(root)
@@ -75,7 +86,9 @@ class SceneClassificationTask(Task):
             test_dataloader=dict(batch_size=max(batch, 32), num_workers=spec.num_workers,
                                  sampler=dict(type="DefaultSampler", shuffle=False),
                                  dataset=dataset("test", test_pipeline)),
-            test_evaluator=dict(type="Accuracy", topk=(1,)),
+            test_evaluator=[dict(type="Accuracy", topk=(1,)),
+                            writer_config(work_dir / FILE, write_ids(splits / "test_ids.json", self.sample_ids(data)),
+                                          classes, scores=False)],
             test_cfg=dict(),
             optim_wrapper=dict(optimizer=dict(type="AdamW", lr=lr, weight_decay=0.05),
                                clip_grad=dict(max_norm=5.0)),

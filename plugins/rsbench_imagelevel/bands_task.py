@@ -5,6 +5,13 @@ runner's modality fit), each with exactly the bands the backbone declares, in it
 subset of the task's bands). Every band is resampled bilinearly to one square grid
 (``img_size``; 0 = the dataset's native 10 m grid) and standardised per band with mean/std
 measured on up to ``stats_samples`` training samples (recorded in the row).
+
+Predictions (``rsbench score``; a run writes ``<work dir>/predictions.csv`` with its scores): the
+CSV of :mod:`rsbench_imagelevel.prediction_csv`. The id is the BigEarthNet S2 patch name
+(``S2A_MSIL2A_20170613T101031_0_45``, also for BigEarthNet-MM) or the fMoW-Sentinel image's file
+stem (``airport_0_0`` from ``airport_0_0.tif``). fMoW: ``id,class`` scores top-1 only; the score
+layout gives top-5 too. BigEarthNet: one score per class (``id,<19 class names>``) or
+``id,labels`` with ``;``-separated names (scored as 0/1).
 """
 
 from __future__ import annotations
@@ -21,9 +28,12 @@ from rsbench.catalog import BackboneInfo, load_object
 from rsbench.errors import DataLayoutError
 from rsbench.spec import RunSpec
 from rsbench.task import Task
+from rsbench_imagelevel.prediction_csv import FILE, CSVPredictions, write_ids, writer_config
 
 IMPORTS = ("mmpretrain.models", "mmpretrain.datasets", "mmpretrain.evaluation",
-           "rsbench_imagelevel.multimodal", "rsbench_imagelevel.metrics")
+           "rsbench_imagelevel.multimodal", "rsbench_imagelevel.metrics", "rsbench_imagelevel.prediction_writer")
+#: A sample's id in prediction CSVs, per dataset.
+SAMPLE_ID = {"ben-s2": lambda s: s["s2"], "ben-mm": lambda s: s["s2"], "fmow-s2": lambda s: Path(s["path"]).stem}
 
 
 def sample_fraction(samples: list[dict[str, Any]], fraction: float, seed: int) -> list[dict[str, Any]]:
@@ -51,7 +61,7 @@ def sample_fraction(samples: list[dict[str, Any]], fraction: float, seed: int) -
     return [samples[i] for i in sorted(keep)]
 
 
-class BandsClassificationTask(Task):
+class BandsClassificationTask(CSVPredictions, Task):
     """Single-label (top-1/top-5) by default; :class:`MultiLabelBandsTask` for BigEarthNet.
 
     Heads keep PyTorch's default ``nn.Linear`` initialisation (``init_cfg=None``): mmpretrain's
@@ -76,6 +86,12 @@ class BandsClassificationTask(Task):
         return data
 
     # -- helpers -------------------------------------------------------------------
+    def sample_ids(self, data: dict[str, Any]) -> list[str]:
+        """The test samples' ids (module docstring), in dataset order."""
+        if self.dataset.name not in SAMPLE_ID:
+            raise DataLayoutError(f"dataset {self.dataset.name!r} has no prediction id rule")
+        return [SAMPLE_ID[self.dataset.name](s) for s in data["test"]]
+
     def bands_for(self, backbone: BackboneInfo) -> dict[str, tuple[str, ...]]:
         """The bands fed per modality: the backbone's, which the modality fit made a subset."""
         return {m: tuple(backbone.modalities[m]) for m in self.modalities}
@@ -151,7 +167,9 @@ class BandsClassificationTask(Task):
                                  dataset=dataset("test", False)),
             # the predictions are kept next to the metrics so the value can be recomputed independently
             test_evaluator=[self.evaluator(len(classes)),
-                            dict(type="DumpResults", out_file_path=str(work_dir / "predictions.pkl"))],
+                            dict(type="DumpResults", out_file_path=str(work_dir / "predictions.pkl")),
+                            writer_config(work_dir / FILE, write_ids(ann / "test_ids.json", self.sample_ids(data)),
+                                          classes, scores=True)],
             test_cfg=dict(),
             optim_wrapper=dict(optimizer=dict(type="AdamW", lr=lr, weight_decay=0.05), clip_grad=dict(max_norm=5.0)),
             param_scheduler=schedule,
