@@ -124,6 +124,18 @@ def test_optical_only_backbone_is_skipped_on_sar(sar_root, tmp_path):
     assert outcome.status == "skipped" and "sar (SAR)" in outcome.row["error"]
 
 
+def test_sar_as_rgb_feeds_an_rgb_baseline_the_replicated_sar_band(sar_root, tmp_path):
+    spec, outcome = _run("sardet100k", "resnet50-tiny", sar_root, tmp_path, iters=40, sar_as_rgb="true")
+    assert outcome.status == "ok", outcome.row["error"]
+    assert outcome.row["value"] > 3  # learns from the replicated band; random boxes score ~0
+    assert "replicated to R,G,B (sar_as_rgb)" in outcome.row["normalization"]
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(str(Path(spec.work_dir) / "config.py"))
+    assert cfg.train_dataloader.dataset.pipeline[0].color_type == "color"
+    assert len(cfg.model.data_preprocessor.mean) == 3 and len(set(cfg.model.data_preprocessor.mean)) == 1
+
+
 # -- FAIR1M -----------------------------------------------------------------------------------
 def test_fair1m_fixture_layout_and_reader(fair_root, tmp_path):
     root = fair_root / "FAIR1M"

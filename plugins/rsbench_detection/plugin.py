@@ -66,8 +66,10 @@ def rsbench_register_tasks(register):
         predictions=COCO_PREDICTIONS,
         name="sardet100k", title="SARDet-100K SAR object detection", family="detection", dataset="sardet100k",
         builder="rsbench_detection.sardet:SARDetTask", metric="mAP",
-        metric_definition=COCO_METRIC + "; input: the SAR band alone (modality sar); trained on train",
-        modalities=SAR, splits=("test", "val"), default_split="test", options=COCO_OPTIONS, smoke_iters=40, smoke_options=SMOKE,
+        metric_definition=COCO_METRIC + "; input: the SAR band alone (modality sar), or with -o sar_as_rgb=true "
+                          "replicated to R,G,B for RGB-only backbones; trained on train",
+        modalities=SAR, splits=("test", "val"), default_split="test", options=dict(COCO_OPTIONS, sar_as_rgb=False),
+        option_modalities={"sar_as_rgb": RGB}, smoke_iters=40, smoke_options=SMOKE,
         evaluation_of=("mars",),
     ))
     register(TaskInfo(

@@ -171,18 +171,31 @@ class SARDetTask(CocoDetectionTask):
 
     train_splits = {"test": ("train",), "val": ("train",)}
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # ``-o sar_as_rgb=true`` also offers the SAR band as R,G,B (for RGB-only backbones, as the
+        # paper's ImageNet baselines see it); a backbone that takes SAR is always fed the SAR band.
+        if "sar" in self.modalities:
+            self.modalities = ("sar",)
+
+    @property
+    def sar_as_rgb(self) -> bool:
+        return self.modalities == ("hr",)
+
     def read(self, root: Path, splits: tuple[str, ...], skip_bad: bool) -> dict[str, Any]:
         return read(root, splits, skip_bad=skip_bad)
 
     def load_image(self) -> dict[str, Any]:
-        # The release stores grey SAR as 3 equal channels: read one band.
-        return dict(type="LoadImageFromFile", color_type="grayscale")
+        # The release stores grey SAR as 3 equal channels: one band, or all three for sar_as_rgb.
+        return dict(type="LoadImageFromFile", color_type="color" if self.sar_as_rgb else "grayscale")
 
     def data_preprocessor(self, prefix: str = "", **extra: Any) -> dict[str, Any]:
-        return dict(type=f"{prefix}DetDataPreprocessor", mean=list(SAR_MEAN), std=list(SAR_STD),
+        k = 3 if self.sar_as_rgb else 1
+        return dict(type=f"{prefix}DetDataPreprocessor", mean=list(SAR_MEAN) * k, std=list(SAR_STD) * k,
                     bgr_to_rgb=False, pad_size_divisor=32, **extra)
 
     def row_fields(self, spec: Any, backbone: Any, data: dict[str, Any]) -> dict[str, Any]:
         fields = super().row_fields(spec, backbone, data)
-        fields["normalization"] = f"mean={list(SAR_MEAN)} std={list(SAR_STD)} (SAR band, 0-255 grey JPEG)"
+        how = "replicated to R,G,B (sar_as_rgb)" if self.sar_as_rgb else "SAR band"
+        fields["normalization"] = f"mean={list(SAR_MEAN)} std={list(SAR_STD)} ({how}, 0-255 grey JPEG)"
         return fields
