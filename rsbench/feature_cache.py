@@ -55,7 +55,9 @@ def pixel_augmentations(cfg: Mapping[str, Any]) -> list[str]:
     for pipeline in _pipelines(cfg.get("train_dataloader", {})):
         for t in pipeline:
             name = str(t.get("type", "")) if isinstance(t, Mapping) else type(t).__name__
-            if _RANDOM_PIXELS.search(name) and name not in names:
+            # by name (RandomFlip, ColorJitter, ...) or by a random-flip switch on a custom loader
+            switched = isinstance(t, Mapping) and (t.get("flip") is True or float(t.get("prob") or 0) > 0)
+            if (_RANDOM_PIXELS.search(name) or switched) and name not in names:
                 names.append(name)
     return names
 

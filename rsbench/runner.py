@@ -248,7 +248,11 @@ def _execute(cfg: dict[str, Any], task: Task, run: _Run, work_dir: Path, show_pr
         if cfg.get("train_cfg"):
             runner.train()
             runner._has_loaded = True  # test the model in memory, do not reload a checkpoint
-        return dict(runner.test())
+        metrics = dict(runner.test())
+        cache = getattr(runner.model, "backbone", None)
+        if hasattr(cache, "hits") and hasattr(cache, "misses"):  # rsbench.feature_cache
+            run.row["feature_cache"] += f"; {cache.hits} of {cache.hits + cache.misses} sample lookups from the cache"
+        return metrics
     finally:
         if progress is not None:
             progress.stop()

@@ -3,6 +3,7 @@ back equal the computed ones (float32) or round to them (float16)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -30,10 +31,13 @@ def test_plan_applies_only_to_frozen_backbones_without_pixel_augmentations(tmp_p
     assert feature_cache.plan(_cfg(), "frozen", False, root=tmp_path)[1] == "off (--no-feature-cache)"
     assert "no frozen backbone" in feature_cache.plan(_cfg(frozen=False), "frozen", True, root=tmp_path)[1]
     augmented = _cfg(train_pipeline=[dict(type="LoadImageFromFile"), dict(type="RandomFlip", prob=0.5),
-                                      dict(type="mmseg.PhotoMetricDistortion"), dict(type="PackInputs")])
+                                      dict(type="mmseg.PhotoMetricDistortion"), dict(type="MyLoader", flip=True),
+                                      dict(type="PackInputs")])
     cfg, note = feature_cache.plan(augmented, "frozen", True, root=tmp_path)
     assert cfg == augmented
-    assert note == "off: training augmentations change pixels (RandomFlip, mmseg.PhotoMetricDistortion)"
+    assert note == "off: training augmentations change pixels (RandomFlip, mmseg.PhotoMetricDistortion, MyLoader)"
+    plain = _cfg(train_pipeline=[dict(type="MyLoader", flip=False), dict(type="Resize", scale=(8, 8))])
+    assert feature_cache.plan(plain, "frozen", True, root=tmp_path)[1].startswith("on")
     with pytest.raises(ValueError, match="float64"):
         feature_cache.plan(_cfg(), "linear", True, root=tmp_path, dtype="float64")
 
@@ -77,3 +81,39 @@ def test_hits_skip_the_backbone_and_return_what_it_computed(tmp_path: Path, dtyp
     model.forward_pooled(torch.cat([x[:2], torch.randn(1, 3, 64, 64)]))
     assert len(calls) == 3
     assert len(list((Path(cfg["model"]["backbone"]["cache_dir"]) / "pooled").rglob("done"))) == 4
+
+
+@pytest.fixture(scope="module")
+def aid_linear(aid_root: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The AID linear probe three times: uncached, cache cold (fills it), cache warm (another work dir)."""
+    from rsbench.runner import run_evaluation
+    from rsbench.spec import RunSpec
+
+    rows = {}
+    for name, cache in (("uncached", False), ("cold", True), ("warm", True)):
+        spec = RunSpec(backbone="resnet50-tiny", task="aid", data_root=str(aid_root), protocol="linear",
+                       max_iters=40, feature_cache=cache, work_dir=str(tmp_path_factory.mktemp(name)))
+        rows[name] = run_evaluation(spec, results_dir=tmp_path_factory.mktemp(f"res-{name}"), show_progress=False).row
+    return rows
+
+
+def test_linear_probe_metrics_are_identical_with_and_without_the_cache(aid_linear) -> None:
+    assert {r["status"] for r in aid_linear.values()} == {"ok"}
+    assert aid_linear["uncached"]["feature_cache"] == "off (--no-feature-cache)"
+    assert aid_linear["cold"]["feature_cache"].startswith("on (float32")
+    assert aid_linear["cold"]["value"] == aid_linear["uncached"]["value"] == aid_linear["warm"]["value"]
+    assert aid_linear["uncached"]["config_hash"] == aid_linear["cold"]["config_hash"]
+    assert "without augmentation" in aid_linear["cold"]["adapter"]
+    hits = {k: re.search(r"(\d+) of (\d+) sample lookups", aid_linear[k]["feature_cache"]).groups() for k in ("cold", "warm")}
+    assert 0 < int(hits["cold"][0]) < int(hits["cold"][1])  # the first epoch computes, later ones read
+    assert hits["warm"][0] == hits["warm"][1]  # a second run reads everything
+
+
+def test_a_frozen_run_with_pixel_augmentation_does_not_use_the_cache(aid_root: Path, tmp_path: Path) -> None:
+    from rsbench.runner import run_evaluation
+    from rsbench.spec import RunSpec
+
+    spec = RunSpec(backbone="resnet50-tiny", task="aid", data_root=str(aid_root), protocol="frozen", max_iters=2,
+                   work_dir=str(tmp_path / "w"))
+    row = run_evaluation(spec, results_dir=tmp_path, show_progress=False).row
+    assert row["feature_cache"] == "off: training augmentations change pixels (RandomFlip)"

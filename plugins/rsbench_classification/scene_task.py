@@ -64,7 +64,9 @@ class SceneClassificationTask(CSVPredictions, Task):
                         metainfo=dict(classes=classes), pipeline=pipeline)
 
         load = [dict(type="LoadImageFromFile"), dict(type="Resize", scale=(size, size))]
-        train_pipeline = [*load, dict(type="RandomFlip", prob=0.5, direction="horizontal"), dict(type="PackInputs")]
+        # The linear probe sees the unaugmented images (so its frozen features can be cached).
+        augment = [] if spec.protocol == "linear" else [dict(type="RandomFlip", prob=0.5, direction="horizontal")]
+        train_pipeline = [*load, *augment, dict(type="PackInputs")]
         test_pipeline = [*load, dict(type="PackInputs")]
         warmup = max_iters // 20
         schedule = [dict(type="LinearLR", start_factor=0.01, by_epoch=False, begin=0, end=warmup)] if warmup else []
@@ -101,4 +103,4 @@ class SceneClassificationTask(CSVPredictions, Task):
 
     def row_fields(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any]) -> dict[str, Any]:
         return {"normalization": f"mean={list(RGB_MEAN)} std={list(RGB_STD)} (RGB, 0-255)",
-                "adapter": "none"}
+                "adapter": "none; linear probe without augmentation" if spec.protocol == "linear" else "none"}

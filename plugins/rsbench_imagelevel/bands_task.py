@@ -160,7 +160,7 @@ class BandsClassificationTask(CSVPredictions, Task):
                        data_preprocessor=dict(type="RSBMultiModalPreprocessor", mean=mean, std=std)),
             train_dataloader=dict(batch_size=batch, num_workers=spec.num_workers,
                                   sampler=dict(type="InfiniteSampler", shuffle=True),
-                                  dataset=dataset("train", True)),
+                                  dataset=dataset("train", spec.protocol != "linear")),
             train_cfg=dict(by_epoch=False, max_iters=max_iters),
             test_dataloader=dict(batch_size=max(batch, 32), num_workers=spec.num_workers,
                                  sampler=dict(type="DefaultSampler", shuffle=False),
