@@ -145,9 +145,10 @@ class PretrainObjective(nn.Module):
     objective's own keyword arguments, and builds ``self.backbone`` with its initialisation
     (``init_weights``), exactly as a downstream run builds it. Subclasses implement:
 
-    * :meth:`check_data` (class method): check the data layout, raise ``DataLayoutError`` naming
-      the path and what was expected, return a summary;
-    * :meth:`write_fixture` (class method): a small deterministic dataset in that layout;
+    * ``data_module``: the module of the objective's data layout, whose ``check(root)`` raises
+      ``DataLayoutError`` naming the path and what was expected and whose
+      ``write_fixture(root, seed)`` writes a small deterministic dataset in that layout (or
+      override :meth:`check_data` / :meth:`write_fixture`);
     * :meth:`build_dataset`: a map-style dataset of sample dicts (tensors);
     * :meth:`forward`: ``batch, progress -> {"loss": total, <part>: ...}`` (``progress`` is the
       fraction of the schedule done, in [0, 1]);
@@ -166,13 +167,16 @@ class PretrainObjective(nn.Module):
             self.backbone = MODELS.build(dict(backbone))
             self.backbone.init_weights()
 
+    #: The data layout's module (``check``, ``write_fixture``).
+    data_module: Any = None
+
     @classmethod
     def check_data(cls, root: Path) -> dict[str, Any]:
-        raise NotImplementedError
+        return cls.data_module.check(root)
 
     @classmethod
     def write_fixture(cls, root: Path, seed: int = 0) -> Path:
-        raise NotImplementedError
+        return cls.data_module.write_fixture(root, seed=seed)
 
     def build_dataset(self, root: Path) -> Any:
         raise NotImplementedError

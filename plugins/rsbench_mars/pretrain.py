@@ -101,13 +101,7 @@ class MaRSPretrainer(PretrainObjective):
         self.mim_weight, self.cgcl_weight = float(mim_weight), float(cgcl_weight)
 
     # -- data ------------------------------------------------------------------------------
-    @classmethod
-    def check_data(cls, root: Path) -> dict[str, Any]:
-        return pretrain_data.check(root)
-
-    @classmethod
-    def write_fixture(cls, root: Path, seed: int = 0) -> Path:
-        return pretrain_data.write_fixture(root, seed=seed)
+    data_module = pretrain_data
 
     def mask_generator(self) -> pretrain_data.MaskGenerator:
         return pretrain_data.MaskGenerator(self.img_size, self.mask_patch, self.model_patch, self.mask_ratio)

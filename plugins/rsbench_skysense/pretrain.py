@@ -133,13 +133,7 @@ class SkySensePretrainer(PretrainObjective):
         return self
 
     # -- data ------------------------------------------------------------------------------
-    @classmethod
-    def check_data(cls, root: Path) -> dict[str, Any]:
-        return pretrain_data.check(root)
-
-    @classmethod
-    def write_fixture(cls, root: Path, seed: int = 0) -> Path:
-        return pretrain_data.write_fixture(root, seed=seed)
+    data_module = pretrain_data
 
     def build_dataset(self, root: Path) -> pretrain_data.SkySensePretrainDataset:
         return pretrain_data.SkySensePretrainDataset(root, self.frames, tuple(self.backbone.modalities))
