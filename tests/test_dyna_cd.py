@@ -1,6 +1,8 @@
 """dyna-s2-cd: the SCS metric against hand-computed values, consecutive-month pairing on the
-DynamicEarthNet fixture, bad input, and one in-process SkySense run whose SCS is far above the
-"no change" prediction and equals SCS recomputed from the saved prediction PNGs."""
+DynamicEarthNet fixture, bad input, the native route's per-date features (SkySense's fused map
+alone is the same for both date orders, which gave BC = 0), and in-process SkySense runs (Siamese
+and native) whose SCS is far above the "no change" prediction and equals SCS recomputed from the
+saved prediction PNGs."""
 
 from __future__ import annotations
 
@@ -100,13 +102,72 @@ def test_loader_rejects_s2_on_another_grid(fixture_root, tmp_path):
         dyna_cd.LoadDynaPair(band_index=range(10)).transform(results)
 
 
+# -- model ----------------------------------------------------------------------------
+def _native_config(fixture_root: Path, work: Path) -> tuple[dict, dict]:
+    from rsbench.runner import modality_fit
+
+    catalog = get_catalog()
+    info, backbone = catalog.tasks.get("dyna-s2-cd"), catalog.backbone("skysense-tiny")
+    task = info.import_builder()(info, catalog.datasets.get(info.dataset), modality_fit(backbone, info))
+    spec = RunSpec(backbone="skysense-tiny", task="dyna-s2-cd", data_root=str(fixture_root),
+                   options=dict(temporal="native"))
+    data = task.check_data(fixture_root, spec)
+    return task.build_config(spec, backbone, data, work), data
+
+
+def test_native_route_gives_the_head_each_date_and_the_pair(fixture_root, tmp_path):
+    import rsbench_skysense.model  # noqa: F401 - registers RSBSkySense
+    from mmengine.registry import DefaultScope
+    from mmseg.registry import MODELS
+    from mmseg.utils import register_all_modules
+
+    register_all_modules(init_default_scope=False)
+    cfg, data = _native_config(fixture_root, tmp_path)
+    assert cfg["model"]["temporal"] == "native" and cfg["model"]["neck"]["policy"] == "concat"
+    assert cfg["model"]["decode_head"]["in_channels"] == [16 + 16 + 16, 64 + 32, 128 + 64, 256 + 128]
+    assert "native temporal path" in data["adapter"] and "each date alone" in data["adapter"]
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope("mmseg"):
+        model = MODELS.build(cfg["model"]).eval()
+    x1, x2 = torch.randn(2, 10, 32, 32), torch.randn(2, 10, 32, 32)
+    doy = torch.tensor([[74, 196], [100, 300]])
+    meta = lambda d: dict(doy=d, img_shape=(32, 32), ori_shape=(32, 32))  # noqa: E731
+    with torch.no_grad():
+        # the root cause of BC = 0: the fused map of the pair ignores the order of (frame, day)
+        joint = model.backbone({"s2": torch.stack([x1, x2], 1), "dates": {"s2": doy}})
+        flipped = model.backbone({"s2": torch.stack([x2, x1], 1), "dates": {"s2": doy.flip(1)}})
+        assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(joint, flipped))
+        model._metas = [meta(d) for d in doy.tolist()]
+        feats = model.extract_feat(torch.cat([x1, x2], 1))
+        one = model.backbone({"s2": x1[:, None], "dates": {"s2": doy[:, :1]}})
+        two = model.backbone({"s2": x2[:, None], "dates": {"s2": doy[:, 1:]}})
+        for level, (f, a, b, j) in enumerate(zip(feats, one, two, joint)):
+            c = a.shape[1]
+            assert torch.allclose(f[:, :c], a, atol=1e-5), level  # date 1 alone, its own day
+            assert torch.allclose(f[:, c:2 * c], b, atol=1e-5), level
+            assert torch.allclose(f[:, 2 * c:], j, atol=1e-5), level
+        forward = model.encode_decode(torch.cat([x1, x2], 1), [meta(d) for d in doy.tolist()])
+        backward = model.encode_decode(torch.cat([x2, x1], 1), [meta(d) for d in doy.flip(1).tolist()])
+    assert (forward - backward).abs().max() > 1e-3  # month t and month t+1 can now differ
+    without_neck = dict(cfg["model"])
+    without_neck.pop("neck")
+    with pytest.raises(ValueError, match="needs a fusion neck for the per-date features"), \
+            DefaultScope.overwrite_default_scope("mmseg"):
+        MODELS.build(without_neck)
+
+
 # -- run ------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_skysense_semantic_change_beats_no_change_and_matches_saved_predictions(fixture_root, tmp_path_factory):
+@pytest.mark.parametrize("temporal, adapter", [
+    ("siamese", "siamese: shared backbone per date"),
+    ("native", "native temporal path of skysense-tiny over the dates with day of year; plus each date alone"),
+], ids=["siamese", "native"])
+def test_skysense_semantic_change_beats_no_change_and_matches_saved_predictions(fixture_root, tmp_path_factory,
+                                                                                temporal, adapter):
     work = tmp_path_factory.mktemp("work")
     task = get_catalog().tasks.get("dyna-s2-cd")
     spec = RunSpec(backbone="skysense-tiny", task="dyna-s2-cd", data_root=str(fixture_root), work_dir=str(work),
-                   max_iters=task.smoke_iters, options=dict(task.smoke_options))
+                   max_iters=task.smoke_iters, options=dict(task.smoke_options, temporal=temporal))
     outcome = run_evaluation(spec, results_dir=tmp_path_factory.mktemp("results"), show_progress=False)
     assert outcome.status == "ok", outcome.row["error"]
     metrics = json.loads((work / "metrics.json").read_text())
@@ -140,5 +201,5 @@ def test_skysense_semantic_change_beats_no_change_and_matches_saved_predictions(
     trivial = 100 * dyna_cd.scs_scores(*no_change)["SCS"]
     assert trivial < 10  # no predicted change: BC = 0, and month t's classes are wrong where gt changed
     assert outcome.row["value"] > trivial + 25 and metrics["BC"] > 20
-    assert outcome.row["adapter"].startswith("siamese: shared backbone per date")
+    assert outcome.row["adapter"].startswith(adapter)
     assert "reversed pair" in outcome.row["adapter"] and outcome.row["metric"] == "SCS"

@@ -5,10 +5,25 @@ Data: the segmentation plugin's DynamicEarthNet reader (split files, ``sentinel2
 7-band one-hot labels); every cube's months in a split, sorted, give pairs of consecutive months (t, t+1).
 
 Model (``RSBSemanticChangeSegmentor``): the change plugin's Siamese encoder-decoder (or SkySense's
-native temporal path) predicts the 6 classes of the pair's *second* date. Month t's classes come
-from the same model on the reversed pair (t+1, t), so predicted change is ``pred_t != pred_t+1``,
+native temporal path, below) predicts the 6 classes of the pair's *second* date. Month t's classes
+come from the same model on the reversed pair (t+1, t), so predicted change is ``pred_t != pred_t+1``,
 exactly as the official evaluation derives it from consecutive monthly maps; training swaps the
 dates at random so the model learns both directions.
+
+Native route (``-o temporal=native``, SkySense). The binary change tasks feed the head SkySense's
+fused map ``F_mm`` of the pair alone. That cannot work here: the temporal fusion is a Transformer
+over the frames whose only position signal is each frame's day-of-year encoding, so ``F_mm`` is a
+function of the *set* {(frame, day)}. Reversing the pair together with its dates (how month t is
+predicted) gives the same features (to float rounding), hence ``pred_t == pred_t+1`` and BC = 0;
+in training, ``RSBSwapDates`` showed the same input with the two months' labels swapped, so SC
+suffered too. A symmetric map can say *where* the pair differs, never *which month* a class
+belongs to. So the native route here runs the backbone twice: once on the pair as a time series
+(``(B, 2, C, H, W)`` with both days: the joint ``F_mm``, as in the binary tasks) and once on each
+date alone through the same temporal path (``(2B, 1, C, H, W)``, each frame with its own day).
+Per pyramid level the head gets ``[neck(date 1, date 2), joint]`` (the task's ``fusion`` policy,
+``concat`` by default): the ordered per-date features say which month is the target, the joint
+map carries the pair's temporal context. Cost: each frame goes through the S2 encoder twice
+(once per call), the price of staying on the backbone's public contract.
 
 Metric (``RSBSCSMetric``), as the official code: gt change = ``gt_t != gt_t+1`` over all pixels
 (an ignored 255 pixel differs from a class), BC = IoU of the change class of the 2 x 2 binary
@@ -52,6 +67,7 @@ from rsbench.errors import DataLayoutError, PredictionError
 from rsbench.spec import RunSpec
 from rsbench_change.change_task import STATS_SAMPLES, ChangeDetectionTask
 from rsbench_change.models import SiamEncoderDecoder
+from rsbench_change.models_light import fused_channels
 from rsbench_change.pipeline import ChangeDataset, PackChangeInputs
 from rsbench_change.plugin import DYNA_SCS as METRIC_DEFINITION  # noqa: F401 - the definition, stated once
 from rsbench_segmentation import dynamicearthnet as den
@@ -170,7 +186,30 @@ class PackDynaInputs(PackChangeInputs):
 @MODELS.register_module(name="RSBSemanticChangeSegmentor")
 class SemanticChangeSegmentor(SiamEncoderDecoder):
     """Predicts the second date's classes; ``predict`` also runs the reversed pair and stores the
-    first date's classes as ``pred_prev_sem_seg``."""
+    first date's classes as ``pred_prev_sem_seg``. ``temporal='native'`` needs the fusion ``neck``
+    for the per-date features (module docstring: the joint fused map is the same for both orders)."""
+
+    def __init__(self, dates: Sequence[dict[str, Any]], temporal: str = "siamese", **kwargs: Any) -> None:
+        if temporal == "native" and not kwargs.get("neck"):
+            raise ValueError("semantic change with temporal='native' needs a fusion neck for the per-date "
+                             "features (neck=dict(type='RSBFeatureFusionNeck')): the pair's fused map alone "
+                             "is the same for (t, t+1) and (t+1, t)")
+        super().__init__(dates=dates, temporal=temporal, **kwargs)
+
+    def extract_feat(self, inputs: Tensor) -> list[Tensor]:  # type: ignore[override]
+        if self.temporal != "native":
+            return super().extract_feat(inputs)
+        xs = self.split_dates(inputs)
+        m, b = self.dates[0]["modality"], inputs.shape[0]
+        joint: dict[str, Any] = {m: torch.stack(xs, dim=1)}  # (B, 2, C, H, W): the pair as a series
+        single: dict[str, Any] = {m: torch.cat(xs, dim=0)[:, None]}  # (2B, 1, C, H, W): each date alone
+        doy = self._doy(b, inputs.device)
+        if doy is not None:
+            joint["dates"] = {m: doy}
+            single["dates"] = {m: doy.t().reshape(-1, 1)}  # date 1 of every sample, then date 2
+        pair = self.backbone(joint)
+        first, second = zip(*(f.split(b, dim=0) for f in self.backbone(single)))
+        return [torch.cat([f, p], dim=1) for f, p in zip(self.neck(first, second), pair)]
 
     def swap_dates(self, inputs: Tensor) -> Tensor:
         return torch.cat(self.split_dates(inputs)[::-1], dim=1)
@@ -294,6 +333,14 @@ class DynaSemanticChangeTask(ChangeDetectionTask):
         test["type"] = "RSBDynaPairDataset"
         test["pipeline"] = [load, dict(type="RSBPackDynaInputs")]
         cfg["model"]["type"] = "RSBSemanticChangeSegmentor"
+        if plan["mode"] == "native":  # per-date features + the pair's fused map (module docstring)
+            policy = str(data["options"]["fusion"])
+            channels = list(backbone.out_channels)
+            cfg["model"]["neck"] = dict(type="RSBFeatureFusionNeck", policy=policy)
+            cfg["model"]["decode_head"]["in_channels"] = [
+                f + c for f, c in zip(fused_channels(policy, channels), channels)]
+            data["adapter"] += (f"; plus each date alone through the same path, head on FeatureFusionNeck "
+                                f"{policy} of the two dates + the pair's fused map")
         cfg["test_evaluator"] = dict(type="RSBSCSMetric", output_dir=str(work_dir / "predictions"))
         return cfg
 

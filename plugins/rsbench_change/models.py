@@ -7,7 +7,11 @@
   ``multimodal`` one call with ``{modality_date1: x1, modality_date2: x2}`` (MaRS: optical
                  before, SAR after), no neck: the backbone's own cross-modal fusion compares them;
   ``native``     one call with ``{modality: (B, T, C, H, W), "dates": {modality: (B, T)}}``, the
-                 backbone's temporal path (SkySense), no neck.
+                 backbone's temporal path (SkySense), no neck. SkySense's fusion is order-free
+                 (a function of the set of (frame, day) pairs), so this map is the same for both
+                 date orders: right for binary change, which is symmetric; semantic change, which
+                 must say which date a class belongs to, adds per-date features
+                 (:class:`rsbench_change.dyna_cd.SemanticChangeSegmentor`).
 * ``RSBChangeMetric``: mmseg's IoUMetric plus per-class IoU/F-score/precision/recall keys
   (``IoU.changed``...), computed by IoUMetric's own ``total_area_to_metrics`` — IoUMetric alone
   returns only class means, and change detection reports the change class. Its ``output_dir``
