@@ -105,13 +105,14 @@ def _default_data_root(task: str) -> str | None:
               help="Frozen/linear: compute the frozen backbone's outputs once and read them from disk after.")
 @click.option("--feature-cache-dtype", default="float32", show_default=True, help="float32 | float16 storage.")
 @click.option("--track", help="Also log to experiment trackers: tensorboard,mlflow,wandb (comma list).")
+@click.option("--precision", default="fp32", show_default=True, help="fp32 | fp16 | bf16 (mixed precision, CUDA only).")
 @click.option("--json", "as_json", is_flag=True, help="Print the leaderboard row as JSON.")
 @click.option("--verbose", "-v", is_flag=True, help="Show mmengine's log.")
 def run(backbone: str, task: str, data_root: str | None, checkpoint: str | None, no_strict_load: bool,
         protocol: str, split: str | None, seed: int, max_iters: int | None, batch_size: int | None,
         lr: float | None, work_dir: str | None, device: str, options: tuple[str, ...], results: str,
-        force: bool, feature_cache: bool, feature_cache_dtype: str, track: str | None, as_json: bool,
-        verbose: bool) -> None:
+        force: bool, feature_cache: bool, feature_cache_dtype: str, track: str | None, precision: str,
+        as_json: bool, verbose: bool) -> None:
     """Run one evaluation and append its row to the leaderboard."""
     from rsbench.runner import run_evaluation
     from rsbench.spec import RunSpec
@@ -120,7 +121,7 @@ def run(backbone: str, task: str, data_root: str | None, checkpoint: str | None,
                    checkpoint=checkpoint, strict_load=not no_strict_load, split=split, protocol=protocol,
                    max_iters=max_iters, batch_size=batch_size, lr=lr, seed=seed, device=device,
                    work_dir=work_dir, options=_parse_options(options), feature_cache=feature_cache,
-                   feature_cache_dtype=feature_cache_dtype, track=tuple(_csv(track)))
+                   feature_cache_dtype=feature_cache_dtype, track=tuple(_csv(track)), precision=precision)
     try:
         with _stdout_to_stderr(as_json):  # --json: stdout carries the row and nothing else
             outcome = run_evaluation(spec, results_dir=results, force=force, show_progress=not as_json,

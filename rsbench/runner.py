@@ -167,6 +167,7 @@ def run_evaluation(
         cfg = task.build_config(spec, run.backbone, data, work_dir)
         run.row.update(config_hash=config_hash(cfg, str(work_dir)), work_dir=str(work_dir),
                        **task.row_fields(spec, run.backbone, data))
+        cfg = apply_precision(cfg, spec.precision)
         # After the hash: the cache changes how features are obtained, never their values.
         cfg, run.row["feature_cache"] = feature_cache.plan(cfg, spec.protocol, spec.feature_cache,
                                                           dtype=spec.feature_cache_dtype)
@@ -192,6 +193,20 @@ def run_evaluation(
         message = str(exc) if isinstance(exc, RsbenchError) else f"{type(exc).__name__}: {exc}"
         run.finish("failed", error=message)
         raise
+
+
+def apply_precision(cfg: dict[str, Any], precision: str) -> dict[str, Any]:
+    """``cfg`` trained with mmengine's ``AmpOptimWrapper`` in ``precision`` and tested under
+    autocast (``TestLoop(fp16=True)``); unchanged for ``fp32``."""
+    if precision == "fp32":
+        return cfg
+    out = dict(cfg)
+    if isinstance(cfg.get("optim_wrapper"), dict):
+        wrapper = {k: v for k, v in cfg["optim_wrapper"].items() if k != "type"}
+        out["optim_wrapper"] = dict(wrapper, type="AmpOptimWrapper", dtype="bfloat16" if precision == "bf16" else "float16")
+    if isinstance(cfg.get("test_cfg"), dict):
+        out["test_cfg"] = dict(cfg["test_cfg"], fp16=True)
+    return out
 
 
 def _forget_other_configs(work_dir: Path, digest: str) -> None:

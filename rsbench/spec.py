@@ -13,6 +13,7 @@ from rsbench.errors import SpecError
 
 PROTOCOLS = ("finetune", "frozen", "linear")
 DEVICES = ("cpu", "cuda")
+PRECISIONS = ("fp32", "fp16", "bf16")
 
 
 @dataclass(frozen=True)
@@ -47,12 +48,20 @@ class RunSpec:
     feature_cache_dtype: str = "float32"
     #: Experiment trackers the run also logs to (``tensorboard``, ``mlflow``, ``wandb``).
     track: tuple[str, ...] = ()
+    #: ``fp32``, or mixed precision on CUDA (``fp16``/``bf16``: mmengine's AmpOptimWrapper for
+    #: training, TestLoop autocast for testing). Low precision on CPU is not offered: on this
+    #: project's CPUs bf16 matmul measured two orders of magnitude slower than fp32 (bench/).
+    precision: str = "fp32"
 
     def validate(self, splits: tuple[str, ...] = (), known_options: dict[str, Any] | None = None) -> None:
         if self.protocol not in PROTOCOLS:
             raise SpecError(f"--protocol {self.protocol!r}: expected one of {', '.join(PROTOCOLS)}")
         if self.feature_cache_dtype not in ("float32", "float16"):
             raise SpecError(f"--feature-cache-dtype {self.feature_cache_dtype!r}: expected float32 or float16")
+        if self.precision not in PRECISIONS:
+            raise SpecError(f"--precision {self.precision!r}: expected one of {', '.join(PRECISIONS)}")
+        if self.precision != "fp32" and self.device != "cuda":
+            raise SpecError(f"--precision {self.precision}: mixed precision needs --device cuda")
         if self.track:
             from rsbench.tracking import check_trackers
 

@@ -51,3 +51,21 @@ def test_an_option_can_add_a_modality_and_the_runner_fits_backbones_to_it():
     assert modality_fit(rgb, info, {"sar_as_rgb": False}) == []
     assert info.provided_modalities({"sar_as_rgb": "true"}) == {"sar": ("SAR",), "hr": ("R", "G", "B")}
     assert modality_fit(rgb, info, {"sar_as_rgb": True}) == ["hr"]
+
+
+def test_mixed_precision_is_cuda_only_and_uses_mmengines_amp():
+    from rsbench.runner import apply_precision
+
+    with pytest.raises(SpecError, match="--precision fp16: mixed precision needs --device cuda"):
+        RunSpec(backbone="b", task="t", precision="fp16").validate()
+    with pytest.raises(SpecError, match="--precision 'int8': expected one of fp32, fp16, bf16"):
+        RunSpec(backbone="b", task="t", precision="int8", device="cuda").validate()
+    RunSpec(backbone="b", task="t", precision="bf16", device="cuda").validate()
+    cfg = dict(optim_wrapper=dict(type="OptimWrapper", optimizer=dict(type="AdamW", lr=1.0), clip_grad=None),
+               test_cfg=dict(type="TestLoop"))
+    assert apply_precision(cfg, "fp32") is cfg
+    amp = apply_precision(cfg, "bf16")
+    assert amp["optim_wrapper"] == dict(type="AmpOptimWrapper", dtype="bfloat16", optimizer=dict(type="AdamW", lr=1.0),
+                                        clip_grad=None)
+    assert amp["test_cfg"] == dict(type="TestLoop", fp16=True)
+    assert cfg["optim_wrapper"]["type"] == "OptimWrapper"  # the input is not changed
