@@ -45,14 +45,15 @@ class Task:
 
     def runtime_config(self, spec: RunSpec, max_iters: int, log_interval: int = 50) -> dict[str, Any]:
         """The mmengine settings every task shares: hooks (a checkpoint every quarter of the
-        schedule, so an interrupted run resumes), seeding, environment, resume."""
+        schedule but at most once a minute, so an interrupted run resumes), seeding,
+        environment, resume."""
         return dict(
             default_hooks=dict(
                 timer=dict(type="IterTimerHook"),
                 logger=dict(type="LoggerHook", interval=log_interval, log_metric_by_epoch=False),
                 param_scheduler=dict(type="ParamSchedulerHook"),
-                checkpoint=dict(type="CheckpointHook", by_epoch=False, interval=max(1, max_iters // 4),
-                                max_keep_ckpts=1, save_last=True),
+                checkpoint=dict(type="RSBCheckpointHook", by_epoch=False, interval=max(1, max_iters // 4),
+                                max_keep_ckpts=1, save_last=True, min_seconds=60),
                 sampler_seed=dict(type="DistSamplerSeedHook"),
             ),
             log_processor=dict(by_epoch=False),

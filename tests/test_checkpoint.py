@@ -63,3 +63,28 @@ def test_strict_loading_reports_missing_unexpected_and_shape_mismatch():
     sd["0.weight"] = torch.full_like(before, 2.0)
     report = load_into(net, sd, strict=False)
     assert not report.clean and torch.all(net[0].weight == 2.0)
+
+
+def test_interval_checkpoints_are_throttled_but_the_final_one_is_always_written(monkeypatch):
+    from types import SimpleNamespace
+
+    from rsbench import resume
+
+    clock = [0.0]
+    monkeypatch.setattr(resume.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(resume.CheckpointHook, "_save_checkpoint", lambda self, runner: None)
+
+    def run(min_seconds: float, seconds_per_iter: float) -> int:
+        hook = resume.ThrottledCheckpointHook(min_seconds=min_seconds, by_epoch=False, interval=2, save_last=True)
+        runner = SimpleNamespace(iter=0, max_iters=8, train_loop=SimpleNamespace(max_iters=8),
+                                 logger=SimpleNamespace(info=lambda *a: None))
+        hook._last_save = clock[0]
+        for it in range(8):
+            runner.iter = it
+            clock[0] += seconds_per_iter
+            hook.after_train_iter(runner, it)
+        return hook.saves
+
+    assert run(min_seconds=60, seconds_per_iter=1) == 1  # a short run: only the final save
+    assert run(min_seconds=60, seconds_per_iter=100) == 4  # a long one: every interval (2, 4, 6, 8)
+    assert run(min_seconds=0, seconds_per_iter=0) == 4
