@@ -64,8 +64,8 @@ def predictions_digest(path: Path) -> str:
 def evaluate_predictions(cfg: dict[str, Any], imports: tuple[str, ...], reader: PredictionReader,
                          predictions: Path) -> dict[str, Any]:
     """Ground truth from ``cfg``'s test dataset, predictions from ``reader``, metrics from
-    ``cfg``'s test evaluator. Every sample is read before any error is raised, so a missing-file
-    error can say how many files are missing."""
+    ``cfg``'s test evaluator. Every sample is read before any error is raised, so the error names
+    the first missing or malformed prediction and says how many more there are."""
     from mmengine.evaluator import Evaluator
     from mmengine.logging import MMLogger
     from mmengine.registry import DATASETS, DefaultScope
@@ -77,23 +77,33 @@ def evaluate_predictions(cfg: dict[str, Any], imports: tuple[str, ...], reader: 
         dataset = DATASETS.build(cfg["test_dataloader"]["dataset"])
         evaluator = Evaluator(cfg["test_evaluator"])
         evaluator.dataset_meta = dataset.metainfo
-        missing: list[str] = []
+        problems: list[PredictionError] = []
         for i in range(len(dataset)):
             item = dataset[i]
             sample = item["data_samples"]
             try:
                 reader(sample)
-            except MissingPrediction as exc:
-                missing.append(str(exc))
+            except PredictionError as exc:  # missing or malformed: keep going to count them all
+                problems.append(exc)
                 continue
-            if not missing:
+            if not problems:
                 evaluator.process([sample], dict(inputs=[item["inputs"]], data_samples=[sample]))
-        if missing:
-            more = f" (and {len(missing) - 1} more of {len(dataset)} samples)" if len(missing) > 1 else ""
-            raise PredictionError(f"{predictions}: missing prediction {missing[0]}{more}")
+        if problems:
+            raise PredictionError(_summary(problems, predictions, len(dataset)))
         if len(dataset) == 0:
             raise DataLayoutError(f"task test split is empty; nothing to score")
         return dict(evaluator.evaluate(len(dataset)))
+
+
+def _summary(problems: list[PredictionError], predictions: Path, total: int) -> str:
+    """The first problem, and how many more samples have one (missing / malformed)."""
+    first = problems[0]
+    text = f"{predictions}: missing prediction {first}" if isinstance(first, MissingPrediction) else str(first)
+    if len(problems) > 1:
+        missing = sum(isinstance(p, MissingPrediction) for p in problems)
+        kinds = "" if missing == len(problems) else f": {missing} missing, {len(problems) - missing} malformed"
+        text += f" (and {len(problems) - 1} more of {total} samples{kinds})"
+    return text
 
 
 def score_predictions(task: str, data_root: str | Path, predictions: str | Path, name: str,

@@ -79,6 +79,9 @@ def test_missing_wrong_size_and_bad_ids_are_named(seg_roots, tmp_path):  # noqa:
     Image.fromarray(label).save(preds / files[2].name)
     with pytest.raises(PredictionError, match=r"class ids \[7\] outside 0..1"):
         score_predictions("deepglobe-road", root, preds, "b", results_dir=tmp_path, work_dir=tmp_path / "w")
+    (preds / files[1].name).unlink()  # one malformed and one missing: the first named, both counted
+    with pytest.raises(PredictionError, match=r"\(and 1 more of 3 samples: 1 missing, 1 malformed\)"):
+        score_predictions("deepglobe-road", root, preds, "b", results_dir=tmp_path, work_dir=tmp_path / "w")
 
 
 def test_cli_scores_and_reuses_identical_predictions(seg_roots, tmp_path):  # noqa: F811
