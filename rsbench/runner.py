@@ -98,13 +98,14 @@ class _Run:
         )
 
     def finish(self, status: str, error: str = "", value: float | None = None) -> dict[str, Any]:
+        elapsed = time.monotonic() - self.started
         self.row.update(
             status=status,
             error=error,
             value="" if value is None else round(float(value), 4),
-            wall_time_s=round(time.monotonic() - self.started, 2),
+            wall_time_s=round(elapsed, 2),
             peak_mem_mb=round(peak_memory_mb(self.spec.device), 1),
-            gpu_hours=round((time.monotonic() - self.started) / 3600, 4) if self.spec.device == "cuda" else "",
+            gpu_hours=round(elapsed / 3600, 4) if self.spec.device == "cuda" else "",  # one GPU per run
         )
         self.record(self.row)
         if self.visualizer is not None:
@@ -135,13 +136,14 @@ def run_evaluation(
     task_info = run.task_info
     spec.validate(task_info.splits, dict(task_info.options))
 
-    fits = modality_fit(run.backbone, task_info, spec.with_options(dict(task_info.options)))
+    options = spec.with_options(dict(task_info.options))
+    fits = modality_fit(run.backbone, task_info, options)
     if not fits:
         def show(m: Any) -> str:
             return "; ".join(f"{k} ({', '.join(v)})" for k, v in m.items())
 
         msg = (f"skipped: modality — backbone {spec.backbone!r} takes {show(run.backbone.modalities)}, "
-               f"task {spec.task!r} provides {show(task_info.provided_modalities(spec.with_options(dict(task_info.options))))}")
+               f"task {spec.task!r} provides {show(task_info.provided_modalities(options))}")
         previous = leaderboard.find_done(run.results, run.row, statuses=("skipped",))
         if previous is not None and not force:
             return RunOutcome(previous, reused=True)

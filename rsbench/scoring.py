@@ -23,6 +23,7 @@ import numpy as np
 from rsbench import leaderboard
 from rsbench.catalog import BackboneInfo, TaskInfo
 from rsbench.errors import DataLayoutError, PredictionError, RsbenchError
+from rsbench.provenance import config_hash
 
 EXTERNAL_PREFIX = "external:"
 EXTERNAL_PROTOCOL = "external"
@@ -141,7 +142,7 @@ def score_predictions(task: str, data_root: str | Path, predictions: str | Path,
         wd = wd.resolve()
         wd.mkdir(parents=True, exist_ok=True)
         cfg = task_obj.build_config(spec, backbone, data, wd)
-        run.row.update(config_hash=hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:16],
+        run.row.update(config_hash=config_hash(cfg, str(wd)),
                        work_dir=str(wd), adapter="external predictions")
         if not force:
             previous = leaderboard.find_done(run.results, run.row)
