@@ -32,8 +32,19 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 if python -c "import torch, torchvision; assert torch.__version__.startswith('2.14.1')" 2>/dev/null; then
   step "torch/torchvision already installed"
 else
+  # The CUDA build of torch on PyPI takes ~7 GB in the venv; pip needs room to unpack it
+  # too. Fail early with a clear message instead of "No space left on device" halfway.
+  need_gb=${RSBENCH_MIN_FREE_GB:-9}
+  free_gb=$(df -Pk "$VENV" | awk 'NR==2 {print int($4 / 1048576)}')
+  tmp_gb=$(df -Pk "${TMPDIR:-/tmp}" | awk 'NR==2 {print int($4 / 1048576)}')
+  if (( free_gb < need_gb || tmp_gb < need_gb )); then
+    echo "setup.sh: torch needs about $need_gb GB free for $VENV and ${TMPDIR:-/tmp};" \
+         "found $free_gb GB and $tmp_gb GB. Free some space (old clones, /tmp/pytest-of-*)," \
+         "or set RSBENCH_MIN_FREE_GB to override." >&2
+    exit 1
+  fi
   step "installing ${TORCH_PINS[*]} (several GB on first run)"
-  pip install -q "${TORCH_PINS[@]}"
+  pip install -q --no-cache-dir "${TORCH_PINS[@]}"
 fi
 
 build_mmcv_wheel() {
