@@ -106,13 +106,17 @@ def _default_data_root(task: str) -> str | None:
 @click.option("--feature-cache-dtype", default="float32", show_default=True, help="float32 | float16 storage.")
 @click.option("--track", help="Also log to experiment trackers: tensorboard,mlflow,wandb (comma list).")
 @click.option("--precision", default="fp32", show_default=True, help="fp32 | fp16 | bf16 (mixed precision, CUDA only).")
+@click.option("--nproc", default=1, show_default=True, type=int,
+              help="Processes for this evaluation, launched with torchrun (one per GPU with --device cuda).")
+@click.option("--activation-checkpointing", is_flag=True,
+              help="Recompute backbone activations in the backward pass (less training memory).")
 @click.option("--json", "as_json", is_flag=True, help="Print the leaderboard row as JSON.")
 @click.option("--verbose", "-v", is_flag=True, help="Show mmengine's log.")
 def run(backbone: str, task: str, data_root: str | None, checkpoint: str | None, no_strict_load: bool,
         protocol: str, split: str | None, seed: int, max_iters: int | None, batch_size: int | None,
         lr: float | None, work_dir: str | None, device: str, options: tuple[str, ...], results: str,
         force: bool, feature_cache: bool, feature_cache_dtype: str, track: str | None, precision: str,
-        as_json: bool, verbose: bool) -> None:
+        nproc: int, activation_checkpointing: bool, as_json: bool, verbose: bool) -> None:
     """Run one evaluation and append its row to the leaderboard."""
     from rsbench.runner import run_evaluation
     from rsbench.spec import RunSpec
@@ -121,7 +125,8 @@ def run(backbone: str, task: str, data_root: str | None, checkpoint: str | None,
                    checkpoint=checkpoint, strict_load=not no_strict_load, split=split, protocol=protocol,
                    max_iters=max_iters, batch_size=batch_size, lr=lr, seed=seed, device=device,
                    work_dir=work_dir, options=_parse_options(options), feature_cache=feature_cache,
-                   feature_cache_dtype=feature_cache_dtype, track=tuple(_csv(track)), precision=precision)
+                   feature_cache_dtype=feature_cache_dtype, track=tuple(_csv(track)), precision=precision,
+                   nproc=nproc, activation_checkpointing=activation_checkpointing)
     try:
         with _stdout_to_stderr(as_json):  # --json: stdout carries the row and nothing else
             outcome = run_evaluation(spec, results_dir=results, force=force, show_progress=not as_json,

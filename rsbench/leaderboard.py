@@ -19,7 +19,7 @@ from filelock import FileLock
 COLUMNS = (
     "run_id", "timestamp", "backbone", "checkpoint", "checkpoint_sha256", "task", "dataset",
     "split", "protocol", "metric", "metric_definition", "value", "seed", "config_hash", "git_sha",
-    "versions", "wall_time_s", "peak_mem_mb", "gpu_hours", "device", "status", "error",
+    "versions", "wall_time_s", "peak_mem_mb", "gpu_hours", "device", "nproc", "status", "error",
     "data_root", "fixture", "options", "adapter", "normalization", "work_dir", "feature_cache",
 )
 STATUSES = ("ok", "failed", "skipped")

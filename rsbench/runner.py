@@ -17,7 +17,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from rsbench import feature_cache, leaderboard
+from rsbench import distributed, feature_cache, leaderboard
 from rsbench.catalog import BackboneInfo, TaskInfo
 from rsbench.checkpoint import sha256_file
 from rsbench.errors import CheckpointError, DataLayoutError, RsbenchError
@@ -66,6 +66,8 @@ class _Run:
         #: The mmengine visualizer of a tracked run, closed with the final row (rsbench.tracking).
         self.visualizer: Any = None
         self.metrics: dict[str, Any] = {}
+        #: Peak memory of work done in other processes (the workers of a multi-process run).
+        self.worker_peak_mb = 0.0
         catalog = get_catalog()
         self.backbone = backbone or catalog.backbone(spec.backbone)
         self.task_info = catalog.tasks.get(spec.task)
@@ -89,6 +91,7 @@ class _Run:
             git_sha=git_sha(),
             versions=json.dumps(package_versions(), sort_keys=True),
             device=spec.device,
+            nproc=spec.nproc,
             data_root=spec.data_root or "",
             fixture=is_fixture(spec.data_root),
             options=json.dumps(spec.with_options(dict(self.task_info.options)), sort_keys=True),
@@ -104,8 +107,8 @@ class _Run:
             error=error,
             value="" if value is None else round(float(value), 4),
             wall_time_s=round(elapsed, 2),
-            peak_mem_mb=round(peak_memory_mb(self.spec.device), 1),
-            gpu_hours=round(elapsed / 3600, 4) if self.spec.device == "cuda" else "",  # one GPU per run
+            peak_mem_mb=round(max(peak_memory_mb(self.spec.device), self.worker_peak_mb), 1),
+            gpu_hours=round(elapsed * self.spec.nproc / 3600, 4) if self.spec.device == "cuda" else "",  # a GPU per process
         )
         self.record(self.row)
         if self.visualizer is not None:
@@ -160,19 +163,11 @@ def run_evaluation(
                 raise CheckpointError(f"--checkpoint {spec.checkpoint}: no such file")
             run.row["checkpoint_sha256"] = sha256_file(spec.checkpoint)
 
-        task: Task = task_info.import_builder()(task_info, run.dataset, fits)
-        data = task.check_data(root, spec)
         work_dir = (Path(spec.work_dir) if spec.work_dir else default_work_dir(spec)).resolve()
         if force and work_dir.exists():
             shutil.rmtree(work_dir)  # a forced rerun must not resume the old checkpoint
         work_dir.mkdir(parents=True, exist_ok=True)
-        cfg = task.build_config(spec, run.backbone, data, work_dir)
-        run.row.update(config_hash=config_hash(cfg, str(work_dir)), work_dir=str(work_dir),
-                       **task.row_fields(spec, run.backbone, data))
-        cfg = apply_precision(cfg, spec.precision)
-        # After the hash: the cache changes how features are obtained, never their values.
-        cfg, run.row["feature_cache"] = feature_cache.plan(cfg, spec.protocol, spec.feature_cache,
-                                                          dtype=spec.feature_cache_dtype)
+        task, cfg = prepare(spec, run, fits, root, work_dir)
 
         with FileLock(str(work_dir / ".rsbench-run.lock")):
             if not force:
@@ -181,7 +176,10 @@ def run_evaluation(
                     return RunOutcome(previous, reused=True)
             _forget_other_configs(work_dir, run.row["config_hash"])
             (work_dir / "run_spec.json").write_text(json.dumps(spec.as_dict(), indent=2, default=str))
-            metrics = _execute(cfg, task, run, work_dir, show_progress, verbose)
+            if spec.nproc > 1:
+                metrics = distributed.launch(spec, run, work_dir, show_progress, verbose)
+            else:
+                metrics = _execute(cfg, task, run, work_dir, show_progress, verbose)
             run.metrics = metrics
             value = task.metric_value(metrics)
             if value is None or math.isnan(value):  # e.g. a server-only split: predictions, no score
@@ -195,6 +193,24 @@ def run_evaluation(
         message = str(exc) if isinstance(exc, RsbenchError) else f"{type(exc).__name__}: {exc}"
         run.finish("failed", error=message)
         raise
+
+
+def prepare(spec: RunSpec, run: _Run, fits: list[str], root: Path, work_dir: Path) -> tuple[Task, dict[str, Any]]:
+    """The task and the final config of ``spec``; fills the row's config hash and task fields.
+    Every process of a multi-process run calls it and gets the same config."""
+    task: Task = run.task_info.import_builder()(run.task_info, run.dataset, fits)
+    data = task.check_data(root, spec)
+    cfg = task.build_config(spec, run.backbone, data, work_dir)
+    cfg = distributed.configure(cfg, spec.nproc, spec.device)
+    if spec.activation_checkpointing:
+        cfg = dict(cfg, custom_hooks=[*cfg.get("custom_hooks", []), dict(type="RSBActivationCheckpointHook")])
+    run.row.update(config_hash=config_hash(cfg, str(work_dir)), work_dir=str(work_dir),
+                   **task.row_fields(spec, run.backbone, data))
+    cfg = apply_precision(cfg, spec.precision)
+    # After the hash: the cache changes how features are obtained, never their values.
+    cfg, run.row["feature_cache"] = feature_cache.plan(cfg, spec.protocol, spec.feature_cache,
+                                                      dtype=spec.feature_cache_dtype)
+    return task, cfg
 
 
 def apply_precision(cfg: dict[str, Any], precision: str) -> dict[str, Any]:
@@ -237,6 +253,8 @@ def _execute(cfg: dict[str, Any], task: Task, run: _Run, work_dir: Path, show_pr
 
     allow_mmengine_checkpoint_globals()
     feature_cache.register()
+    if spec.activation_checkpointing:
+        importlib.import_module("rsbench.activation_checkpointing")  # registers its hook
     backbone.import_builder()
     for module in task.imports:
         importlib.import_module(module)

@@ -52,6 +52,13 @@ class RunSpec:
     #: training, TestLoop autocast for testing). Low precision on CPU is not offered: on this
     #: project's CPUs bf16 matmul measured two orders of magnitude slower than fp32 (bench/).
     precision: str = "fp32"
+    #: Processes for this one evaluation (``rsbench.distributed``: torchrun and mmengine's
+    #: ``pytorch`` launcher; one per GPU with ``device="cuda"``, gloo processes on the CPU).
+    #: The batch size stays per process, as in mmengine.
+    nproc: int = 1
+    #: Recompute the backbone's block activations in the backward pass instead of keeping them
+    #: (``RSBackbone.set_grad_checkpointing``): less training memory for paper-size backbones.
+    activation_checkpointing: bool = False
 
     def validate(self, splits: tuple[str, ...] = (), known_options: dict[str, Any] | None = None) -> None:
         if self.protocol not in PROTOCOLS:
@@ -62,6 +69,11 @@ class RunSpec:
             raise SpecError(f"--precision {self.precision!r}: expected one of {', '.join(PRECISIONS)}")
         if self.precision != "fp32" and self.device != "cuda":
             raise SpecError(f"--precision {self.precision}: mixed precision needs --device cuda")
+        if self.nproc < 1:
+            raise SpecError(f"--nproc {self.nproc}: expected a positive integer")
+        if self.nproc > 1 and self.track:
+            raise SpecError("--track with --nproc > 1: experiment tracking of multi-process runs is not supported; "
+                            "track a single-process run")
         if self.track:
             from rsbench.tracking import check_trackers
 

@@ -142,3 +142,24 @@ def test_missing_modality_option_decides_what_is_fed(seg_roots):
         hr_only.fed_modalities({"missing_modality": "hr"})
     with pytest.raises(SpecError, match="missing_modality=s2: expected none or one of hr, sar"):
         task.fed_modalities({"missing_modality": "s2"})
+
+
+@pytest.mark.parametrize("num_classes,ignore_index", [(16, 255), (6, 0), (2, 255)])
+def test_seg_metric_areas_equal_mmseg(num_classes: int, ignore_index: int) -> None:
+    """RSBSegMetric's one-bincount areas are mmseg's, value and dtype, including ignored pixels
+    and labels/predictions outside the class range."""
+    import torch
+    from mmseg.evaluation import IoUMetric
+
+    from rsbench_segmentation.mm import SegMetric
+
+    g = torch.Generator().manual_seed(num_classes)
+    label = torch.randint(0, num_classes + 3, (96, 80), generator=g)
+    label[label == num_classes + 2] = ignore_index
+    label[0, 0] = -1
+    pred = torch.randint(0, num_classes, (96, 80), generator=g)
+    pred[1, 1] = num_classes + 4
+    ours = SegMetric.intersect_and_union(pred, label, num_classes, ignore_index)
+    theirs = IoUMetric.intersect_and_union(pred, label, num_classes, ignore_index)
+    for a, b in zip(ours, theirs):
+        assert a.dtype == b.dtype and torch.equal(a, b)

@@ -1,9 +1,10 @@
 """mmrotate's DOTAMetric and mmdet's VOCMetric with the worker count under rsbench's control.
 
 Both library metrics call ``eval_rbbox_map`` / ``eval_map`` without ``nproc`` (a default pool of
-4 processes; mmrotate's is a *spawn* pool), which a 2-core machine or a test cannot afford. These
-subclasses keep the library's per-sample processing and mAP functions unchanged, pass ``nproc``
-from the task option, and can dump the exact inputs of the mAP call (``dump_path``) so the
+4 processes; mmrotate's is a *spawn* pool) and open a pool even for one worker, which a 2-core
+machine or a test cannot afford. These subclasses keep the library's per-sample processing and
+mAP functions unchanged, pass ``nproc`` from the task option (1: the library's per-image step in
+this process), and can dump the exact inputs of the mAP call (``dump_path``) so the
 reported value can be recomputed with the library function on the same predictions.
 
 They also write the run's test predictions in the task's submission format (``results_file``: a
@@ -63,6 +64,22 @@ def rbbox_map(dets: Any, gts: Any, nproc: int, **kwargs: Any) -> tuple:
         return eval_rbbox_map(dets, gts, nproc=1, **kwargs)
     finally:
         mean_ap.get_context = original
+
+
+def voc_map(dets: Any, gts: Any, nproc: int, **kwargs: Any) -> tuple:
+    """mmdet's ``eval_map``. With ``nproc`` 1 its per-image tp/fp step runs in this process:
+    the library forks a pool even for one worker (a copy of a process holding torch and the
+    model), for the same function on the same inputs."""
+    from mmdet.evaluation.functional import mean_ap
+
+    if nproc != 1:
+        return eval_map(dets, gts, nproc=nproc, **kwargs)
+    original = mean_ap.Pool
+    mean_ap.Pool = _InProcess().Pool
+    try:
+        return eval_map(dets, gts, nproc=1, **kwargs)
+    finally:
+        mean_ap.Pool = original
 
 
 def _mean_ap(results: OrderedDict, aps: list[float], iou_thrs: list[float]) -> OrderedDict:
@@ -144,7 +161,7 @@ class VOCMetricN(VOCMetric):
         _dump(self.dump_path, dets=preds, gts=gts, classes=classes, iou_thrs=self.iou_thrs,
               eval_mode=self.eval_mode)
         # As the library: VOC's legacy (+1) pixel coordinates, the dataset's class names.
-        aps = [eval_map(list(preds), list(gts), scale_ranges=self.scale_ranges, iou_thr=thr,
+        aps = [voc_map(list(preds), list(gts), scale_ranges=self.scale_ranges, iou_thr=thr,
                         dataset=classes, logger=MMLogger.get_current_instance(),
                         eval_mode=self.eval_mode, use_legacy_coordinate=True, nproc=self.nproc)[0]
                for thr in self.iou_thrs]

@@ -15,7 +15,8 @@
   over time; ``last``: the last frame).
 * ``RSBSegMetric``: mmseg's ``IoUMetric`` that also returns per-class values and the mean over a
   chosen subset of classes (DeepGlobe's road IoU, Potsdam's mF1 without clutter), computed by
-  ``IoUMetric.total_area_to_metrics`` on the same accumulated areas.
+  ``IoUMetric.total_area_to_metrics`` on the same accumulated areas (each sample's areas from one
+  ``bincount``: the library's values at about a third of its time).
 """
 
 from __future__ import annotations
@@ -157,6 +158,25 @@ class SegMetric(IoUMetric):
     def __init__(self, scored_classes: Sequence[str] = (), **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.scored_classes = tuple(scored_classes)
+
+    @staticmethod
+    def intersect_and_union(pred_label: torch.Tensor, label: torch.Tensor, num_classes: int,
+                            ignore_index: int) -> tuple[torch.Tensor, ...]:
+        """The library's four areas, identical values, from one ``bincount`` of (label, pred)
+        pairs instead of a masked copy and three ``histc`` calls. Labels equal to
+        ``ignore_index`` get a row of their own and values outside ``[0, num_classes)`` a
+        row/column of their own, so each area counts exactly the pixels the library's does."""
+        c = num_classes
+        lab, pred = label.long(), pred_label.long()
+        lab_bin = torch.where(lab == ignore_index, c + 1, torch.where((lab >= 0) & (lab < c), lab, c))
+        pred_bin = torch.where((pred >= 0) & (pred < c), pred, c)
+        pairs = torch.bincount((lab_bin * (c + 1) + pred_bin).flatten(), minlength=(c + 2) * (c + 1))
+        counts = pairs.reshape(c + 2, c + 1)
+        area_intersect = counts.diagonal()[:c].float().cpu()
+        area_label = counts[:c].sum(1).float().cpu()
+        area_pred_label = counts[:c + 1, :c].sum(0).float().cpu()
+        area_union = area_pred_label + area_label - area_intersect
+        return area_intersect, area_union, area_pred_label, area_label
 
     def compute_metrics(self, results: list) -> dict[str, float]:
         metrics = super().compute_metrics(results)

@@ -1,0 +1,124 @@
+"""One evaluation over several processes (``RunSpec.nproc``; ``rsbench run --nproc N``).
+
+The parent process keeps everything a run owns: the spec checks, the work-dir lock, the
+leaderboard row. It starts ``torchrun --standalone`` on this module; every worker rebuilds the
+same config from the work dir's ``run_spec.json`` (``runner.prepare``) and runs it under
+mmengine's ``pytorch`` launcher: ``MMDistributedDataParallel`` for training, distributed
+samplers, and metrics gathered across ranks before ``compute_metrics``. On CUDA each worker
+takes one GPU (NCCL, as mmengine's ``init_dist``); on the CPU the workers join a gloo group
+first, because mmengine's launcher assumes a GPU per rank. Rank 0 hands the test metrics back
+in a file; a worker that fails leaves its error for the parent's ``failed`` row.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rsbench.errors import RsbenchError, SpecError
+
+if TYPE_CHECKING:
+    from rsbench.runner import _Run
+    from rsbench.spec import RunSpec
+
+RESULT = "dist_result.pkl"
+ERROR = "dist_error.rank{rank}.txt"
+
+
+def configure(cfg: dict[str, Any], nproc: int, device: str) -> dict[str, Any]:
+    """``cfg`` run by ``nproc`` processes (unchanged for one). Unused parameters are allowed,
+    because a multi-modal backbone fed one modality leaves the other encoders idle."""
+    if nproc == 1:
+        return cfg
+    wrapper: dict[str, Any] = dict(type="MMDistributedDataParallel", broadcast_buffers=False,
+                                   find_unused_parameters=True)
+    if device == "cpu":
+        wrapper["device_ids"] = None  # mmengine would pass LOCAL_RANK, a GPU index
+    env = dict(cfg.get("env_cfg", {}))
+    env["dist_cfg"] = dict(env.get("dist_cfg", {}), backend="nccl" if device == "cuda" else "gloo")
+    return dict(cfg, launcher="pytorch", model_wrapper_cfg=wrapper, env_cfg=env, rsbench_nproc=nproc)
+
+
+def launch(spec: RunSpec, run: _Run, work_dir: Path, show_progress: bool, verbose: bool) -> dict[str, Any]:
+    """Run ``spec`` (already prepared in ``work_dir``) on ``spec.nproc`` processes; return the
+    test metrics of rank 0. Raises with the first failing rank's error."""
+    if spec.device == "cuda":
+        import torch
+
+        available = torch.cuda.device_count()
+        if spec.nproc > available:
+            raise SpecError(f"--nproc {spec.nproc} with --device cuda: this machine has {available} GPU(s)")
+    for stale in [work_dir / RESULT, *work_dir.glob(ERROR.format(rank="*"))]:
+        stale.unlink(missing_ok=True)
+    env = dict(os.environ)
+    if not verbose:  # DDP's C++ notes (unused-parameter search) and per-rank library warnings
+        env.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
+        env.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::UserWarning")
+    if spec.device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
+        # torchrun's default of one thread per worker, made explicit (the cores are shared)
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // spec.nproc)))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={spec.nproc}",
+           "-m", "rsbench.distributed", str(work_dir), "--progress" if show_progress else "--no-progress",
+           *(["--verbose"] if verbose else [])]
+    shown = show_progress or verbose  # the workers' output goes to the terminal, else only errors are kept
+    proc = subprocess.run(cmd, env=env, stdout=None if shown else subprocess.DEVNULL,
+                          stderr=None if shown else subprocess.PIPE, text=True)
+    errors = sorted(work_dir.glob(ERROR.format(rank="*")))
+    if errors:
+        rank = errors[0].name.split("rank")[1].split(".")[0]
+        raise RsbenchError(f"distributed run ({spec.nproc} processes) failed on rank {rank}: "
+                           f"{errors[0].read_text().strip().splitlines()[-1]} (traceback: {errors[0]})")
+    if proc.returncode != 0 or not (work_dir / RESULT).exists():
+        tail = "\n".join(proc.stderr.strip().splitlines()[-15:]) if proc.stderr else "(its output is above)"
+        raise RsbenchError(f"distributed run ({spec.nproc} processes): torchrun exited with code "
+                           f"{proc.returncode} and no result in {work_dir}:\n{tail}")
+    with open(work_dir / RESULT, "rb") as fh:
+        result = pickle.load(fh)
+    run.row["feature_cache"] = result["feature_cache"]
+    run.worker_peak_mb = result["peak_mem_mb"]
+    return result["metrics"]
+
+
+def _worker(work_dir: Path, show_progress: bool, verbose: bool) -> None:
+    """One rank: rebuild the run from ``run_spec.json``, train and test it, rank 0 reports."""
+    import json
+
+    import torch.distributed as dist
+
+    from rsbench.provenance import peak_memory_mb
+    from rsbench.runner import _execute, _Run, modality_fit, prepare
+    from rsbench.spec import RunSpec
+
+    rank = int(os.environ["RANK"])
+    spec = RunSpec.from_dict(json.loads((work_dir / "run_spec.json").read_text()))
+    run = _Run(spec, work_dir, record=lambda row: None)
+    try:
+        fits = modality_fit(run.backbone, run.task_info, spec.with_options(dict(run.task_info.options)))
+        task, cfg = prepare(spec, run, fits, Path(str(spec.data_root)), work_dir)
+        if spec.device == "cpu" and not dist.is_initialized():
+            dist.init_process_group("gloo")  # mmengine's init_dist would call torch.cuda.set_device
+        metrics = _execute(cfg, task, run, work_dir, show_progress and rank == 0, verbose)
+        if rank == 0:
+            tmp = work_dir / (RESULT + ".tmp")
+            with open(tmp, "wb") as fh:
+                pickle.dump(dict(metrics=metrics, feature_cache=run.row["feature_cache"],
+                                 peak_mem_mb=peak_memory_mb(spec.device)), fh)
+            os.replace(tmp, work_dir / RESULT)
+    except BaseException as exc:
+        message = str(exc) if isinstance(exc, RsbenchError) else f"{type(exc).__name__}: {exc}"
+        (work_dir / ERROR.format(rank=rank)).write_text(traceback.format_exc() + "\n" + message + "\n")
+        raise
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    _worker(Path(args[0]), "--progress" in args, "--verbose" in args)
