@@ -18,21 +18,28 @@ Contract (checked for every registered backbone by ``tests/test_backbone_contrac
   mapping official key names through ``map_checkpoint_keys``; ``strict`` reports mismatches;
 * ``frozen=True`` stops gradients and keeps the backbone in eval mode (frozen/linear protocols);
 * ``in_modalities`` names the modalities a run will feed (a subset of ``modalities``), so a
-  multi-modal backbone knows by configuration, never by accident, that one is absent.
+  multi-modal backbone knows by configuration, never by accident, that one is absent;
+* ``set_grad_checkpointing(enable)`` turns activation checkpointing of the blocks named by
+  ``checkpoint_blocks()`` on or off (recompute in backward while training with grad; same
+  outputs, gradients and state-dict keys) and returns how many blocks are checkpointed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+import functools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import torch
+import torch.utils.checkpoint
 from torch import nn
 from mmengine.model import BaseModule
 from torch import Tensor
+from torch.nn.modules.batchnorm import _NormBase
 
 from rsbench.checkpoint import KeyReport, load_into, read_state_dict
+from rsbench.errors import RsbenchError
 
 
 class RSBackbone(BaseModule):
@@ -40,6 +47,8 @@ class RSBackbone(BaseModule):
     out_channels: tuple[int, ...] = ()
     out_strides: tuple[int, ...] = ()
     pooled_channels: int = 0
+    #: Whether ``set_grad_checkpointing`` turned activation checkpointing on.
+    grad_checkpointing: bool = False
 
     def __init__(
         self,
@@ -113,6 +122,70 @@ class RSBackbone(BaseModule):
         super().train(mode and not self.frozen)
         return self
 
+    # -- memory -----------------------------------------------------------------
+    def checkpoint_blocks(self) -> Iterable[nn.Module]:
+        """The repeated blocks whose activations are recomputed in backward instead of kept
+        (transformer layers, Swin blocks, ResNet bottlenecks); none by default."""
+        return ()
+
+    def set_grad_checkpointing(self, enable: bool = True) -> int:
+        """Turn activation checkpointing of :meth:`checkpoint_blocks` on or off; returns how many
+        blocks it covers.
+
+        Each block gets an instance ``forward`` that runs its class forward through
+        ``torch.utils.checkpoint`` (non-reentrant) while the block trains with grad enabled, and
+        directly otherwise (eval, ``no_grad``, ``inference_mode``), so module names and
+        state-dict keys stay as they are. Memory for the paper-size models drops to about one
+        block's activations plus the block inputs, for one more forward per block.
+        """
+        blocks = list(self.checkpoint_blocks())
+        if not blocks:
+            raise RsbenchError(
+                f"{type(self).__name__} names no blocks for activation checkpointing: override "
+                "checkpoint_blocks() to yield its repeated blocks (transformer layers, Swin blocks, ...)"
+            )
+        for block in blocks:
+            own = block.__dict__.get("forward")
+            ours = isinstance(own, functools.partial) and own.func is _checkpointed_forward
+            if own is not None and not ours:
+                raise RsbenchError(f"{type(self).__name__}: block {type(block).__name__} already has an "
+                                   "instance forward; cannot checkpoint it")
+            if enable:
+                # A partial (not a closure) so deepcopy (EMA copies) rebinds it to the copied block.
+                block.forward = functools.partial(_checkpointed_forward, block)
+            elif ours:
+                del block.__dict__["forward"]
+        self.grad_checkpointing = enable
+        return len(blocks)
+
+
+def _checkpointed_forward(block: nn.Module, *args: Any, **kwargs: Any) -> Any:
+    """``block``'s class forward, checkpointed while it trains with grad enabled."""
+    forward = type(block).forward
+    if not (block.training and torch.is_grad_enabled()):
+        return forward(block, *args, **kwargs)
+    return torch.utils.checkpoint.checkpoint(forward, block, *args, use_reentrant=False,
+                                             context_fn=functools.partial(_contexts, block), **kwargs)
+
+
+def _contexts(block: nn.Module) -> tuple[Any, Any]:
+    return nullcontext(), _running_stats_kept(block)
+
+
+@contextmanager
+def _running_stats_kept(block: nn.Module) -> Iterator[None]:
+    """The recomputation in backward must not count the batch twice: BatchNorm running
+    statistics it updates are put back (checkpointing leaves the state dict as without it)."""
+    norms = [m for m in block.modules() if isinstance(m, _NormBase) and m.track_running_stats]
+    saved = [[(b, b.clone()) for b in m.buffers(recurse=False)] for m in norms]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buffers in saved:
+                for buffer, value in buffers:
+                    buffer.copy_(value)
+
 
 @contextmanager
 def _parameters_on_meta() -> Iterator[None]:
@@ -142,15 +215,19 @@ _INIT_FUNCTIONS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_",
                    "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_")
 
 
-def count_parameters(config: Mapping[str, Any]) -> int:
-    """Count a backbone's parameters without allocating them (meta device, or meta parameters
-    for constructors that compute on tensors)."""
+def build_on_meta(config: Mapping[str, Any]) -> nn.Module:
+    """Build a backbone without allocating its parameters (meta device, or meta parameters for
+    constructors that compute on tensors), to count or inspect paper-size models."""
     from mmengine.registry import MODELS
 
     try:
         with torch.device("meta"):
-            model = MODELS.build(dict(config))
+            return MODELS.build(dict(config))
     except (RuntimeError, NotImplementedError):
         with _parameters_on_meta():
-            model = MODELS.build(dict(config))
-    return sum(p.numel() for p in model.parameters())
+            return MODELS.build(dict(config))
+
+
+def count_parameters(config: Mapping[str, Any]) -> int:
+    """Count a backbone's parameters without allocating them (:func:`build_on_meta`)."""
+    return sum(p.numel() for p in build_on_meta(config).parameters())

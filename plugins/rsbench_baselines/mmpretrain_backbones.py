@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from mmengine.registry import MODELS as ROOT_MODELS
-from torch import Tensor
+from torch import Tensor, nn
 
 from rsbench.backbone import RSBackbone
 
@@ -43,6 +43,15 @@ class MMPretrainBackbone(RSBackbone):
         x = self.primary(inputs)
         self.check_bands(next(iter(self.modalities)), x)
         return tuple(self.net(x))
+
+    def checkpoint_blocks(self) -> Iterable[nn.Module]:
+        """mmpretrain's own checkpointable blocks, the innermost modules with a ``with_cp`` switch
+        (ResNet bottlenecks, Swin blocks; their reentrant ``with_cp`` path stays off), else the
+        transformer layers of ViT-like nets (``layers``)."""
+        named = [(name, m) for name, m in self.net.named_modules() if name and hasattr(m, "with_cp")]
+        inner = [m for name, m in named if not any(other.startswith(name + ".") for other, _ in named)]
+        layers = getattr(self.net, "layers", None)
+        return inner or (list(layers) if isinstance(layers, nn.ModuleList) else [])
 
     def map_checkpoint_keys(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
         if any(k.startswith("net.") for k in state):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -156,6 +156,22 @@ class TimmBackbone(RSBackbone):
         self.check_bands(modality, x)
         feats = self.net(x)
         return tuple(f.permute(0, 3, 1, 2).contiguous() if self._nhwc else f for f in feats)
+
+    def checkpoint_blocks(self) -> Iterable[nn.Module]:
+        """The children of timm's ``blocks`` containers (ViT, Swin, ConvNeXt, EfficientNet ...),
+        else of the feature extractor's top-level ``nn.Sequential`` stages (ResNet's ``layer<i>``);
+        modules without parameters are left out. Per block rather than timm's feature-wrapper
+        switch, which checkpoints whole stages, skips the last one and acts in eval too."""
+        containers = [(name, m) for name, m in self.net.named_modules()
+                      if name.rsplit(".", 1)[-1].endswith("blocks") and isinstance(m, (nn.Sequential, nn.ModuleList))]
+        innermost = [m for name, m in containers if not any(o.startswith(name + ".") for o, _ in containers)]
+        if not innermost:
+            innermost = [m for m in self.net.children() if isinstance(m, nn.Sequential)]
+        blocks = [b for container in innermost for b in container if any(True for _ in b.parameters())]
+        if not blocks:
+            raise RsbenchError(f"timm:{self.model_name}: no repeated blocks found for activation checkpointing "
+                               "(looked for timm 'blocks' containers and nn.Sequential stages)")
+        return blocks
 
     def map_checkpoint_keys(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
         """Own keys pass; feature-extractor keys gain ``net.``; plain-model keys are renamed;

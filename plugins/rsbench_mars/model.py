@@ -17,7 +17,7 @@ padding; 512 x 512 is the pretraining size). The two images may be of different 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -223,6 +223,16 @@ class MaRS(RSBackbone):
 
     def forward(self, inputs: Tensor | Mapping[str, Any]) -> tuple[Tensor, ...]:
         return self.forward_all(inputs)["fused"]
+
+    def checkpoint_blocks(self) -> Iterable[nn.Module]:
+        """Both encoders' Swin-V2 blocks (the ``blocks`` of each timm stage ``layers_<i>``) and the
+        MMA layers. Per block rather than timm's feature-wrapper switch, which checkpoints whole
+        stages and skips the last one."""
+        for encoder in self.encoders.values():
+            for stage in encoder.children():
+                yield from getattr(stage, "blocks", ())
+        for mma in self.mma.values():
+            yield from mma.layers
 
     # -- weights ------------------------------------------------------------------
     def init_weights(self) -> None:

@@ -56,7 +56,7 @@ paper's "others" (189M) are pre-training heads not part of a downstream backbone
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -340,6 +340,17 @@ class SkySenseBackbone(RSBackbone):
             conv(_resize(fused, (max(ref[0] // s, 1), max(ref[1] // s, 1))))
             for conv, s in zip(self.token_pyramid, self.out_strides)
         )
+
+    def checkpoint_blocks(self) -> Iterable[nn.Module]:
+        """The HR Swin-V2 blocks, the time-series ViT layers and the fusion Transformer layers."""
+        for m, encoder in self.encoders.items():
+            if m == "hr":
+                for stage in encoder.stages:
+                    yield from stage.blocks
+            else:
+                yield from encoder.layers
+        if self.fusion is not None:
+            yield from self.fusion.layers
 
     # -- weights ------------------------------------------------------------------
     def _checkpoint_modality(self, state: Mapping[str, Tensor], source: str, modality: str | None = None) -> str:
