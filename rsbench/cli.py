@@ -203,9 +203,11 @@ def _csv(text: str | None) -> list[str]:
 @click.option("--force", is_flag=True, help="Rerun evaluations that already have an ok row.")
 @click.option("--dry-run", is_flag=True, help="Show the grid and exit.")
 @click.option("--track", help="Also log every run to experiment trackers: tensorboard,mlflow,wandb.")
+@click.option("--nproc", default=1, show_default=True, type=int,
+              help="Processes per evaluation (torchrun; one per GPU with --device cuda).")
 def suite(suite_name: str, backbones: str, seeds: str, protocols: str | None, data_root: str | None, smoke: bool,
           executor: str, address: str | None, jobs: int | None, device: str, results: str, work_root: str,
-          force: bool, dry_run: bool, track: str | None) -> None:
+          force: bool, dry_run: bool, track: str | None, nproc: int) -> None:
     """Run a suite of evaluations over backbones, seeds and protocols; resumable and fault-isolated."""
     from rsbench.suite import expand, load_suite
 
@@ -227,9 +229,9 @@ def suite(suite_name: str, backbones: str, seeds: str, protocols: str | None, da
     except ValueError as exc:
         raise RsbenchError(f"--seeds {seeds!r}: expected comma-separated integers") from exc
     specs = expand(loaded, _csv(backbones), seed_list, _csv(protocols) or None, roots, smoke=smoke,
-                   device=device, work_root=Path(work_root), track=_csv(track))
+                   device=device, work_root=Path(work_root), track=_csv(track), nproc=nproc)
     if specs:
-        specs[0].validate()  # a bad --track fails before anything runs
+        specs[0].validate()  # a bad --track or --nproc fails before anything runs
     if dry_run:
         table = Table(title=f"suite {loaded.name}: {len(specs)} evaluations", title_justify="left")
         for col in ("task", "backbone", "protocol", "seed", "options", "data_root"):

@@ -81,11 +81,13 @@ def expand(
     device: str = "cpu",
     work_root: Path = Path("work_dirs"),
     track: Sequence[str] = (),
+    nproc: int = 1,
 ) -> list[RunSpec]:
     """Every (evaluation x option values x protocol x backbone x seed) as a run spec.
 
     ``protocols`` replaces each entry's own; ``data_roots`` maps task names to folders;
-    ``smoke`` shortens training to each task's declared ``smoke_iters``.
+    ``smoke`` shortens training to each task's declared ``smoke_iters``; ``nproc`` runs each
+    evaluation on that many processes (``rsbench.distributed``).
     """
     for p in protocols or ():
         if p not in PROTOCOLS:
@@ -102,7 +104,7 @@ def expand(
                 data_root=(data_roots or {}).get(evaluation.task), protocol=protocol, seed=seed,
                 max_iters=_smoke(evaluation.task)[0] if smoke else None, device=device, work_dir=str(work_dir),
                 options={k: str(v) for k, v in {**(_smoke(evaluation.task)[1] if smoke else {}), **options}.items()},
-                track=tuple(track),
+                track=tuple(track), nproc=nproc,
             ))
     return specs
 

@@ -37,6 +37,7 @@ def test_expand_crosses_options_protocols_backbones_and_seeds(tmp_path):
     assert len(expand(suite, ["a"], protocols=["frozen"])) == 2
     with pytest.raises(SpecError, match="--protocol 'probe'"):
         expand(suite, ["a"], protocols=["probe"])
+    assert {s.nproc for s in expand(suite, ["a"], nproc=4)} == {4}
 
 
 def test_suite_files_are_checked(tmp_path):

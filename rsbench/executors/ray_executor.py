@@ -55,7 +55,7 @@ class RayExecutor:
             remote = ray.remote(max_retries=0)(_run_one)
             pending = {}
             for spec in specs:
-                options = remote.options(num_cpus=cpus, num_gpus=1 if spec.device == "cuda" else 0)
+                options = remote.options(num_cpus=cpus, num_gpus=spec.nproc if spec.device == "cuda" else 0)
                 pending[options.remote(spec.as_dict(), self.results_dir, self.force)] = spec
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1)
