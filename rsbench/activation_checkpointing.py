@@ -1,27 +1,22 @@
-"""``RunSpec.activation_checkpointing``: the run's backbone recomputes its block activations in
-the backward pass (``RSBackbone.set_grad_checkpointing``), trading compute for the memory that a
-paper-size backbone's activations take in fine-tuning. A hook turns it on once the model is
-built, so every task and backbone gets it from the same run option."""
+"""Run options that change how the backbone computes, never what: hooks that act on the built
+model, so every task and backbone gets them from the same run option.
+
+* ``RunSpec.activation_checkpointing``: the backbone recomputes its block activations in the
+  backward pass (``RSBackbone.set_grad_checkpointing``), trading compute for the memory that a
+  paper-size backbone's activations take in fine-tuning.
+* ``RunSpec.memory_format``: channels-last weights (and so activations) for backbones whose
+  convolutions dominate (``RSBackbone.prefers_channels_last``; ``auto``), or for any backbone.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
-from rsbench.backbone import RSBackbone
-from rsbench.errors import SpecError
-
-
-def find_backbone(model: Any) -> RSBackbone:
-    """The rsbench backbone inside a task model (wrapped, cached or siamese alike)."""
-    module = model.module if is_model_wrapper(model) else model
-    for sub in module.modules():
-        if isinstance(sub, RSBackbone):
-            return sub
-    raise SpecError(f"--activation-checkpointing: model {type(module).__name__} holds no rsbench backbone")
+from rsbench.backbone import find_backbone
 
 
 @HOOKS.register_module(name="RSBActivationCheckpointHook", force=True)
@@ -32,3 +27,19 @@ class ActivationCheckpointHook(Hook):
         backbone = find_backbone(runner.model)
         blocks = backbone.set_grad_checkpointing(True)
         runner.logger.info(f"activation checkpointing: {blocks} blocks of {type(backbone).__name__}")
+
+
+@HOOKS.register_module(name="RSBChannelsLastHook", force=True)
+class ChannelsLastHook(Hook):
+    """``force=False`` (``--memory-format auto``): only where the backbone prefers it."""
+
+    priority = "VERY_HIGH"
+
+    def __init__(self, force: bool = False) -> None:
+        self.force = force
+
+    def before_run(self, runner: Any) -> None:
+        backbone = find_backbone(runner.model)
+        if self.force or backbone.prefers_channels_last():
+            backbone.to(memory_format=torch.channels_last)
+            runner.logger.info(f"channels-last memory format for {type(backbone).__name__}")

@@ -19,6 +19,7 @@ Contract (checked for every registered backbone by ``tests/test_backbone_contrac
 * ``frozen=True`` stops gradients and keeps the backbone in eval mode (frozen/linear protocols);
 * ``in_modalities`` names the modalities a run will feed (a subset of ``modalities``), so a
   multi-modal backbone knows by configuration, never by accident, that one is absent;
+* ``prefers_channels_last()`` says whether channels-last memory speeds it up (convolutions);
 * ``set_grad_checkpointing(enable)`` turns activation checkpointing of the blocks named by
   ``checkpoint_blocks()`` on or off (recompute in backward while training with grad; same
   outputs, gradients and state-dict keys) and returns how many blocks are checkpointed.
@@ -123,6 +124,13 @@ class RSBackbone(BaseModule):
         return self
 
     # -- memory -----------------------------------------------------------------
+    def prefers_channels_last(self) -> bool:
+        """Whether channels-last memory helps: convolutions hold most of the weights (ResNets;
+        measured 1.2-1.3x faster on CPU for ResNet-50, see README). Transformers gain nothing."""
+        total = sum(p.numel() for p in self.parameters())
+        conv = sum(m.weight.numel() for m in self.modules() if isinstance(m, nn.Conv2d))
+        return total > 0 and conv / total >= 0.5
+
     def checkpoint_blocks(self) -> Iterable[nn.Module]:
         """The repeated blocks whose activations are recomputed in backward instead of kept
         (transformer layers, Swin blocks, ResNet bottlenecks); none by default."""
@@ -157,6 +165,17 @@ class RSBackbone(BaseModule):
                 del block.__dict__["forward"]
         self.grad_checkpointing = enable
         return len(blocks)
+
+
+def find_backbone(model: nn.Module) -> RSBackbone:
+    """The rsbench backbone inside a task model (wrapped, cached or siamese alike)."""
+    from mmengine.model import is_model_wrapper
+
+    module = model.module if is_model_wrapper(model) else model
+    for sub in module.modules():
+        if isinstance(sub, RSBackbone):
+            return sub
+    raise RsbenchError(f"model {type(module).__name__} holds no rsbench backbone")
 
 
 def _checkpointed_forward(block: nn.Module, *args: Any, **kwargs: Any) -> Any:

@@ -110,13 +110,15 @@ def _default_data_root(task: str) -> str | None:
               help="Processes for this evaluation, launched with torchrun (one per GPU with --device cuda).")
 @click.option("--activation-checkpointing", is_flag=True,
               help="Recompute backbone activations in the backward pass (less training memory).")
+@click.option("--memory-format", default="auto", show_default=True,
+              help="auto (channels-last where convolutions dominate) | channels_last | contiguous.")
 @click.option("--json", "as_json", is_flag=True, help="Print the leaderboard row as JSON.")
 @click.option("--verbose", "-v", is_flag=True, help="Show mmengine's log.")
 def run(backbone: str, task: str, data_root: str | None, checkpoint: str | None, no_strict_load: bool,
         protocol: str, split: str | None, seed: int, max_iters: int | None, batch_size: int | None,
         lr: float | None, work_dir: str | None, device: str, options: tuple[str, ...], results: str,
         force: bool, feature_cache: bool, feature_cache_dtype: str, track: str | None, precision: str,
-        nproc: int, activation_checkpointing: bool, as_json: bool, verbose: bool) -> None:
+        nproc: int, activation_checkpointing: bool, memory_format: str, as_json: bool, verbose: bool) -> None:
     """Run one evaluation and append its row to the leaderboard."""
     from rsbench.runner import run_evaluation
     from rsbench.spec import RunSpec
@@ -126,7 +128,7 @@ def run(backbone: str, task: str, data_root: str | None, checkpoint: str | None,
                    max_iters=max_iters, batch_size=batch_size, lr=lr, seed=seed, device=device,
                    work_dir=work_dir, options=_parse_options(options), feature_cache=feature_cache,
                    feature_cache_dtype=feature_cache_dtype, track=tuple(_csv(track)), precision=precision,
-                   nproc=nproc, activation_checkpointing=activation_checkpointing)
+                   nproc=nproc, activation_checkpointing=activation_checkpointing, memory_format=memory_format)
     try:
         with _stdout_to_stderr(as_json):  # --json: stdout carries the row and nothing else
             outcome = run_evaluation(spec, results_dir=results, force=force, show_progress=not as_json,

@@ -202,8 +202,13 @@ def prepare(spec: RunSpec, run: _Run, fits: list[str], root: Path, work_dir: Pat
     data = task.check_data(root, spec)
     cfg = task.build_config(spec, run.backbone, data, work_dir)
     cfg = distributed.configure(cfg, spec.nproc, spec.device)
+    hooks = []
     if spec.activation_checkpointing:
-        cfg = dict(cfg, custom_hooks=[*cfg.get("custom_hooks", []), dict(type="RSBActivationCheckpointHook")])
+        hooks.append(dict(type="RSBActivationCheckpointHook"))
+    if spec.memory_format != "contiguous":
+        hooks.append(dict(type="RSBChannelsLastHook", force=spec.memory_format == "channels_last"))
+    if hooks:
+        cfg = dict(cfg, custom_hooks=[*cfg.get("custom_hooks", []), *hooks])
     run.row.update(config_hash=config_hash(cfg, str(work_dir)), work_dir=str(work_dir),
                    **task.row_fields(spec, run.backbone, data))
     cfg = apply_precision(cfg, spec.precision)
@@ -253,8 +258,7 @@ def _execute(cfg: dict[str, Any], task: Task, run: _Run, work_dir: Path, show_pr
 
     allow_mmengine_checkpoint_globals()
     feature_cache.register()
-    if spec.activation_checkpointing:
-        importlib.import_module("rsbench.activation_checkpointing")  # registers its hook
+    importlib.import_module("rsbench.activation_checkpointing")  # registers its hooks
     backbone.import_builder()
     for module in task.imports:
         importlib.import_module(module)

@@ -14,6 +14,7 @@ from rsbench.errors import SpecError
 PROTOCOLS = ("finetune", "frozen", "linear")
 DEVICES = ("cpu", "cuda")
 PRECISIONS = ("fp32", "fp16", "bf16")
+MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,9 @@ class RunSpec:
     #: Recompute the backbone's block activations in the backward pass instead of keeping them
     #: (``RSBackbone.set_grad_checkpointing``): less training memory for paper-size backbones.
     activation_checkpointing: bool = False
+    #: ``auto``: channels-last memory for backbones whose convolutions dominate
+    #: (``RSBackbone.prefers_channels_last``); ``channels_last`` for any; ``contiguous``: never.
+    memory_format: str = "auto"
 
     def validate(self, splits: tuple[str, ...] = (), known_options: dict[str, Any] | None = None) -> None:
         if self.protocol not in PROTOCOLS:
@@ -69,6 +73,8 @@ class RunSpec:
             raise SpecError(f"--precision {self.precision!r}: expected one of {', '.join(PRECISIONS)}")
         if self.precision != "fp32" and self.device != "cuda":
             raise SpecError(f"--precision {self.precision}: mixed precision needs --device cuda")
+        if self.memory_format not in MEMORY_FORMATS:
+            raise SpecError(f"--memory-format {self.memory_format!r}: expected one of {', '.join(MEMORY_FORMATS)}")
         if self.nproc < 1:
             raise SpecError(f"--nproc {self.nproc}: expected a positive integer")
         if self.nproc > 1 and self.track:
