@@ -15,13 +15,14 @@ How the dates reach the backbone is decided per run and recorded in the row's ``
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rsbench.catalog import BackboneInfo
+from rsbench.catalog import BackboneInfo, load_object
 from rsbench.errors import DataLayoutError, PredictionError, SpecError
 from rsbench.spec import RunSpec
 from rsbench.task import Task
@@ -46,12 +47,13 @@ class ChangeDetectionTask(Task):
 
     # -- data --------------------------------------------------------------------
     def check_data(self, root: Path, spec: RunSpec) -> dict[str, Any]:
-        data = self.dataset.check(root)
         opts = spec.with_options(dict(self.info.options))
+        data = self.check_dataset(root, opts)
         split = spec.split or self.info.default_split
         test_split = data.get("submission_split", "test") if split == SUBMISSION else split
         if split not in data["splits"] and test_split not in data["splits"]:
-            raise DataLayoutError(f"{data['root']}: no {split!r} split (has {', '.join(data['splits'])})")
+            note = f"; {data['split_note']}" if data.get("split_note") else ""
+            raise DataLayoutError(f"{data['root']}: no {split!r} split (has {', '.join(data['splits'])}){note}")
         data["train"] = data["splits"][str(opts["train_split"])]
         data["test"] = data["splits"][test_split]
         data["submission"] = split == SUBMISSION
@@ -64,6 +66,13 @@ class ChangeDetectionTask(Task):
             raise DataLayoutError(f"{data['root']}: the {opts['train_split']!r} split is empty")
         data["options"] = opts
         return data
+
+    def check_dataset(self, root: Path, opts: dict[str, Any]) -> dict[str, Any]:
+        """The dataset's checker, given the task options it takes by name (WHU-CD's
+        ``split_protocol`` and ``tile`` choose and cut its layout)."""
+        checker = load_object(self.dataset.checker)
+        params = inspect.signature(checker).parameters
+        return checker(root, **{k: opts[k] for k in params if k != "root" and k in opts})
 
     # -- how the dates meet the backbone -----------------------------------------------
     def plan(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any]) -> dict[str, Any]:
@@ -125,7 +134,8 @@ class ChangeDetectionTask(Task):
                 mean, std = list(RGB_MEAN), list(RGB_STD)
                 notes.append(f"date {i + 1}: ImageNet RGB mean/std (0-255)")
             else:
-                arrays = [read_date(self._files(s, date, data, i)) for s in data["train"][:STATS_SAMPLES]]
+                arrays = [read_date(self._files(s, date, data, i), s.get("window"))
+                          for s in data["train"][:STATS_SAMPLES]]
                 pix = np.concatenate([a.reshape(-1, a.shape[-1]) for a in arrays])
                 mean = [round(float(v), 4) for v in pix.mean(0)]
                 std = [round(max(float(v), 1e-6), 4) for v in pix.std(0)]
@@ -144,7 +154,7 @@ class ChangeDetectionTask(Task):
         splits = work_dir / "splits"
         splits.mkdir(parents=True, exist_ok=True)
         for name in ("train", "test"):
-            rows = [dict(id=s["id"], label=s.get("label"), doy=s.get("doy"),
+            rows = [dict(id=s["id"], label=s.get("label"), doy=s.get("doy"), window=s.get("window"),
                          dates=[self._files(s, d, data, i) for i, d in enumerate(plan["dates"])])
                     for s in data[name]]
             (splits / f"{name}.json").write_text(json.dumps(rows))
@@ -203,7 +213,9 @@ class ChangeDetectionTask(Task):
             test_dataloader=dict(batch_size=1, num_workers=spec.num_workers,
                                  sampler=dict(type="DefaultSampler", shuffle=False),
                                  dataset=dataset("test", test_pipeline)),
-            test_evaluator=dict(type="RSBChangeMetric", iou_metrics=["mIoU", "mFscore"],
+            # Windows of large scenes: one change map per scene, assembled from the windows.
+            test_evaluator=dict(type="RSBSceneChangeMetric" if any(s.get("window") for s in data["test"])
+                                else "RSBChangeMetric", iou_metrics=["mIoU", "mFscore"],
                                 output_dir=str(work_dir / "predictions"), format_only=data["submission"],
                                 naming=self.dataset.name, label_map=data.get("label_map")),
             test_cfg=dict(type="TestLoop"),
@@ -216,12 +228,14 @@ class ChangeDetectionTask(Task):
     # -- external predictions (rsbench score) -------------------------------------------
     def prediction_reader(self, predictions: Path, data: dict[str, Any], cfg: dict[str, Any]) -> Any:
         """One change map per test sample, named and encoded as :mod:`rsbench_change.predictions`
-        documents (what a run writes to its work dir's ``predictions/``), the label's size."""
+        documents (what a run writes to its work dir's ``predictions/``), the label's size; for a
+        sample that is a window of a scene, the scene's map, read at the window."""
         import torch
         from mmengine.structures import PixelData
 
         from rsbench.scoring import find_prediction, read_id_map
-        from rsbench_change.predictions import decode, prediction_stem
+        from rsbench_change.io import raster_shape
+        from rsbench_change.predictions import decode, prediction_stem, read_scene_window, scene_stem
 
         folder = Path(predictions)
         if data["submission"]:
@@ -230,10 +244,17 @@ class ChangeDetectionTask(Task):
             raise PredictionError(f"--predictions {folder}: expected a folder of change maps (one PNG per sample)")
         label_map = data.get("label_map")
         n_classes = len(data["classes"])
+        cache: dict[Path, np.ndarray] = {}
 
         def read(ds: Any) -> None:
-            path = find_prediction(folder, [prediction_stem(self.dataset.name, ds.img_path)])
-            ids = decode(read_id_map(path), label_map, n_classes, path)
+            window = ds.metainfo.get("window")
+            if window:
+                path = find_prediction(folder, [scene_stem(self.dataset.name, ds.img_path, ds.seg_map_path)])
+                raw = read_scene_window(path, window, raster_shape(ds.seg_map_path)[:2], cache)
+            else:
+                path = find_prediction(folder, [prediction_stem(self.dataset.name, ds.img_path)])
+                raw = read_id_map(path)
+            ids = decode(raw, label_map, n_classes, path)
             expected = tuple(ds.gt_sem_seg.shape)
             if ids.shape != expected:
                 raise PredictionError(f"{path}: size {ids.shape}; the label is {expected}")
@@ -249,6 +270,8 @@ class ChangeDetectionTask(Task):
 
     def row_fields(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any]) -> dict[str, Any]:
         opts = data["options"]
+        unit = "windows" if any(s.get("window") for s in data["test"]) else "images"
         evaluation = (f"eval on {opts['eval_crop']} px non-overlapping crops" if int(opts["eval_crop"]) > 0
-                      else "eval on full images")
-        return {"adapter": f"{data['adapter']}; {evaluation}", "normalization": data["normalization"]}
+                      else f"eval on full {unit}")
+        protocol = f"; split protocol: {data['protocol_note']}" if data.get("protocol_note") else ""
+        return {"adapter": f"{data['adapter']}; {evaluation}{protocol}", "normalization": data["normalization"]}

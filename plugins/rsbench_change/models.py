@@ -34,7 +34,7 @@ from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import METRICS, MODELS
 from torch import Tensor
 
-from rsbench_change.predictions import prediction_stem, write
+from rsbench_change.predictions import assemble_scenes, prediction_stem, scene_stem, write, write_part
 
 POLICIES = ("concat", "sum", "diff", "abs_diff")
 TEMPORAL = ("siamese", "multimodal", "native")
@@ -156,3 +156,44 @@ class ChangeMetric(IoUMetric):
             for cls, v in zip(self.dataset_meta["classes"], values):
                 out[f"{name}.{cls}"] = round(float(v) * 100, 2)
         return out
+
+
+@METRICS.register_module(name="RSBSceneChangeMetric")
+class SceneChangeMetric(ChangeMetric):
+    """``ChangeMetric`` for test samples that are windows of large scenes (WHU-CD's official
+    whole-split scenes): the scores are the same pixel sums, but the saved change map is one per
+    scene, named like its label (``change_label.tif``), as ``rsbench score`` reads it.
+
+    Each process saves its windows as parts (a multi-process run splits the windows between
+    processes); the main process assembles them in ``compute_metrics``, which runs after every
+    process's results are collected. Samples without a window are saved as ``ChangeMetric`` does."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._scenes: dict[str, str] = {}  # map stem -> scene id, so two scenes never share a file
+
+    def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        scenes = self._scenes
+        for s in data_samples:
+            if not s.get("window"):
+                super().process(data_batch, [s])
+                continue
+            output_dir, self.output_dir = self.output_dir, None
+            try:
+                super().process(data_batch, [s])  # the confusion areas only
+            finally:
+                self.output_dir = output_dir
+            if output_dir is None:
+                continue
+            scene = s["img_path"].split("#", 1)[0]
+            stem = scene_stem(self.naming, s["img_path"], s.get("seg_map_path"))
+            if scenes.setdefault(stem, scene) != scene:
+                raise ValueError(f"test scenes {scenes[stem]} and {scene} would both save their change map "
+                                 f"as {stem}.tif")
+            write_part(output_dir, stem, s["window"], s["pred_sem_seg"]["data"].squeeze(0).cpu().numpy(),
+                       self.label_map, reference=s.get("seg_map_path"))
+
+    def compute_metrics(self, results: list) -> dict[str, float]:
+        if self.output_dir is not None:
+            assemble_scenes(self.output_dir)
+        return super().compute_metrics(results)

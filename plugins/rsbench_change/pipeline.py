@@ -24,13 +24,16 @@ from rsbench_change.io import read_date, read_raster
 @DATASETS.register_module(name="RSBChangeDataset")
 class ChangeDataset(BaseDataset):
     """Samples from a JSON list written by the task: ``{"id", "dates": [[files], ...], "label",
-    "doy"}``; ``metainfo`` carries ``classes`` for IoUMetric."""
+    "doy", "window"}``; ``metainfo`` carries ``classes`` for IoUMetric. ``window`` ``[y, x, h, w]``
+    (optional) makes the sample that part of its files: WHU-CD's official whole-split scenes are
+    tiled into windows rather than cut into files."""
 
     def load_data_list(self) -> list[dict[str, Any]]:
         with open(self.ann_file) as f:
             samples = json.load(f)
         return [dict(img_path=s["id"], date_files=s["dates"], seg_map_path=s.get("label"),
-                     doy=s.get("doy"), reduce_zero_label=False, seg_fields=[]) for s in samples]
+                     doy=s.get("doy"), window=s.get("window"), reduce_zero_label=False, seg_fields=[])
+                for s in samples]
 
 
 @TRANSFORMS.register_module(name="RSBLoadChangePair")
@@ -39,14 +42,16 @@ class LoadChangePair(BaseTransform):
 
     ``repeat[i]`` tiles date ``i``'s channels (the documented adapter that feeds a one-band SAR
     date to an RGB backbone); a label value absent from ``label_map`` is a data error naming the
-    file (e.g. LEVIR-CD labels must be 0/255)."""
+    file (e.g. LEVIR-CD labels must be 0/255). A sample's ``window`` ``[y, x, h, w]`` reads only
+    that part of every date and the label (windowed GeoTIFF reads)."""
 
     def __init__(self, label_map: Mapping[int, int] | None = None, repeat: Sequence[int] = ()) -> None:
         self.label_map = {int(k): int(v) for k, v in (label_map or {}).items()}
         self.repeat = list(repeat)
 
     def transform(self, results: dict[str, Any]) -> dict[str, Any]:
-        imgs = [read_date(files) for files in results["date_files"]]
+        window = results.get("window")
+        imgs = [read_date(files, window) for files in results["date_files"]]
         for i, r in enumerate(self.repeat):
             if r > 1:
                 imgs[i] = np.concatenate([imgs[i]] * r, axis=-1)
@@ -56,7 +61,7 @@ class LoadChangePair(BaseTransform):
         results["imgs"] = imgs
         results["img_shape"] = results["ori_shape"] = imgs[0].shape[:2]
         if results.get("seg_map_path"):
-            raw = read_raster(results["seg_map_path"])[..., 0]
+            raw = read_raster(results["seg_map_path"], window)[..., 0]
             if raw.shape != imgs[0].shape[:2]:
                 raise DataLayoutError(f"{results['seg_map_path']}: label is {raw.shape[0]}x{raw.shape[1]}, "
                                       f"images are {imgs[0].shape[0]}x{imgs[0].shape[1]}")
@@ -115,7 +120,9 @@ class ChangeRandomFlip(BaseTransform):
 @TRANSFORMS.register_module(name="RSBPackChangeInputs")
 class PackChangeInputs(BaseTransform):
     """Concatenate the dates on the channel axis (open-cd's ``MultiImgPackSegInputs``) and pack the
-    label into an mmseg ``SegDataSample``; ``doy`` (day of year per date) rides in the metainfo."""
+    label into an mmseg ``SegDataSample``; ``doy`` (day of year per date) and ``window`` (the part
+    of a large scene the sample is, for the change-map writer and ``rsbench score``) ride in the
+    metainfo."""
 
     def transform(self, results: dict[str, Any]) -> dict[str, Any]:
         img = np.concatenate(results["imgs"], axis=-1)
@@ -130,5 +137,6 @@ class PackChangeInputs(BaseTransform):
             ori_shape=results["ori_shape"], img_shape=(h, w), pad_shape=(h, w), scale_factor=(1.0, 1.0),
             flip=False, flip_direction=None, reduce_zero_label=False,
             doy=list(results["doy"]) if results.get("doy") else None,
+            window=list(results["window"]) if results.get("window") else None,
         ))
         return dict(inputs=inputs, data_samples=sample)

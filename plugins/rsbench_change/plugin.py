@@ -12,6 +12,7 @@ RGB = ("R", "G", "B")
 #: Defaults shared by the tasks (open-cd's LEVIR-CD schedule: 40k iterations, batch 8, 256 crops).
 #: temporal: siamese | native (temporal backbones); fusion: concat | sum | diff | abs_diff;
 #: eval_crop: 0 = whole-image inference, N = non-overlapping N px windows.
+#: whu-cd adds split_protocol: auto | repack | official, and tile: the window size on the official scenes.
 COMMON = dict(train_split="train", temporal="siamese", fusion="concat", crop_size=256, eval_crop=0,
               batch_size=8, iters=40000, lr=1e-4, log_interval=50)
 #: Smoke runs on the tiny fixtures (the settings the run tests use).
@@ -74,9 +75,13 @@ def rsbench_register_tasks(register):
         builder=BUILDER, metric="IoU (change)",
         metric_definition="IoU of the change class (TP/(TP+FP+FN)); F1 of the change class also in "
                           "metrics.json (Fscore.changed); " + SCORE
-                          + "; split protocol: the 256 px re-pack lists list/{train,val,test}.txt",
+                          + "; split protocol (option split_protocol, recorded in the row's adapter): 'repack' = "
+                          "the 256 px re-pack's lists list/{train,val,test}.txt, 'official' = the release's "
+                          "whole train/test areas (no val split) tiled into non-overlapping `tile` px windows "
+                          "(default 512, the release's crop size), each test pixel scored once; 'auto' (default) "
+                          "= the re-pack where it is present, else the official release",
         modalities={"hr": RGB}, splits=("test", "val"), default_split="test",
-        options=COMMON, evaluation_of=("mars",), **SMOKE,
+        options=dict(COMMON, split_protocol="auto", tile=whu_cd.TILE), evaluation_of=("mars",), **SMOKE,
         predictions=FORMATS["whu-cd"],
     ))
     register(TaskInfo(

@@ -5,6 +5,11 @@ One single-band PNG (or GeoTIFF) per test sample, named as the dataset's customa
 
 * levir-cd, whu-cd: ``<label stem>.png`` (``test_7.png``, ``whu_0001_0002.png``), 0/255 like
   the label (0/1 class ids accepted);
+* whu-cd on the official release (samples are windows of one scene per split): one map per
+  test scene named like its label, ``change_label.tif`` (or ``.png``), of the scene's size. A run
+  saves each predicted window as a part (every process its own) and the main process assembles
+  the parts into the scene's GeoTIFF (:func:`assemble_scenes`); ``rsbench score`` reads windows
+  of it (:func:`read_scene_window`);
 * oscd: ``<city>.png`` (``brasilia.png``; every city's label is called ``cm/cm.png``), 0/255
   like the label (0/1 accepted);
 * dfc25-t2: ``<event>_<id>_building_damage.png`` (the label's stem, as BRIGHT's Codalab wants),
@@ -20,7 +25,8 @@ value. Reading accepts either the label encoding or plain class ids; a map mixin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import shutil
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +39,10 @@ _BINARY = "0/255 like the label (or 0/1 class ids)"
 #: The formats as ``rsbench info task`` states them (TaskInfo.predictions).
 FORMATS = {
     "levir-cd": _MAPS.format(what="test pair, named like its label (<name>.png)", values=_BINARY),
-    "whu-cd": _MAPS.format(what="test tile, named like its label (<tile>.png)", values=_BINARY),
+    "whu-cd": _MAPS.format(what="test tile, named like its label (<tile>.png)", values=_BINARY)
+              + "; on the official release (split_protocol=official) one map per test scene instead, named like "
+                "its label (change_label.tif or .png), of the whole scene's size (a run assembles it from its "
+                "windows)",
     "oscd": _MAPS.format(what="test city, named <city>.png (the city folder's name)", values=_BINARY),
     "dfc25-t2": _MAPS.format(what="holdout sample, named like its target (<event>_<id>_building_damage.png, "
                                   "the BRIGHT Codalab naming)",
@@ -102,3 +111,123 @@ def write(path: Path, ids: np.ndarray, label_map: Mapping[int, int] | None) -> N
     from PIL import Image
 
     Image.fromarray(encode(np.asarray(ids), label_map)).save(path)
+
+
+# -- whole-scene maps of window samples (WHU-CD official) -----------------------------------
+#: Folder under the predictions where a run keeps predicted windows until they are assembled.
+PARTS = ".scene-windows"
+
+
+def scene_stem(dataset: str, img_path: str, seg_map_path: str | None) -> str:
+    """The file stem of the change map of the scene a window sample (id ``<scene>#<y>_<x>``) is
+    part of: its label's stem (``change_label``), else the dataset's rule on the scene."""
+    if seg_map_path:
+        return Path(seg_map_path).stem
+    return prediction_stem(dataset, img_path.split("#", 1)[0])
+
+
+#: In a scene's parts folder: the label path, whose georeferencing the assembled map copies.
+REFERENCE = "reference.txt"
+
+
+def write_part(output_dir: Path, stem: str, window: Sequence[int], ids: np.ndarray,
+               label_map: Mapping[int, int] | None, reference: str | None = None) -> None:
+    """One predicted window ``[y, x, h, w]`` of scene ``stem``, kept until :func:`assemble_scenes`;
+    ``reference`` (the label) lends the map its georeferencing."""
+    y, x, h, w = (int(v) for v in window)
+    if tuple(ids.shape) != (h, w):
+        raise ValueError(f"prediction of window {list(window)} of {stem} is {ids.shape}, expected {(h, w)}")
+    folder = Path(output_dir) / PARTS / stem
+    folder.mkdir(parents=True, exist_ok=True)
+    if reference and not (folder / REFERENCE).exists():
+        (folder / REFERENCE).write_text(str(reference))
+    write(folder / f"{y}_{x}.png", ids, label_map)
+
+
+def _georeference(folder: Path, height: int, width: int) -> dict:
+    """The label's CRS and transform when it is a GeoTIFF of the scene's size (else none)."""
+    ref = folder / REFERENCE
+    if not ref.is_file():
+        return {}
+    path = Path(ref.read_text().strip())
+    if path.suffix.lower() not in (".tif", ".tiff") or not path.is_file():
+        return {}
+    import rasterio
+
+    with rasterio.open(path) as src:
+        if (src.height, src.width) != (height, width) or src.crs is None:
+            return {}
+        return dict(crs=src.crs, transform=src.transform)
+
+
+def assemble_scenes(output_dir: Path) -> list[Path]:
+    """Every scene's saved windows as one single-band GeoTIFF ``<output_dir>/<stem>.tif`` (deflate,
+    tiled, written window by window: the scene is never held whole); the parts are removed. The
+    windows must tile the scene exactly (a leftover of an interrupted run with another window
+    size would not: the error names the folder to delete)."""
+    import rasterio
+    from PIL import Image
+    from rasterio.windows import Window
+
+    root = Path(output_dir) / PARTS
+    if not root.is_dir():
+        return []
+    written = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        boxes = []
+        for part in sorted(folder.glob("*.png")):
+            y, x = (int(v) for v in part.stem.split("_"))
+            with Image.open(part) as im:
+                boxes.append((part, y, x, im.height, im.width))
+        if not boxes:
+            continue
+        height = max(y + h for _, y, _, h, _ in boxes)
+        width = max(x + w for _, _, x, _, w in boxes)
+        if sum(h * w for *_, h, w in boxes) != height * width:
+            raise ValueError(f"{folder}: the saved windows do not tile a {height}x{width} scene exactly "
+                             "(left from an interrupted run? delete the folder and test again)")
+        out = Path(output_dir) / f"{folder.name}.tif"
+        tmp = out.with_name(f".{out.name}.part")
+        with rasterio.open(tmp, "w", driver="GTiff", height=height, width=width, count=1, dtype="uint8",
+                           tiled=True, blockxsize=256, blockysize=256, compress="deflate",
+                           **_georeference(folder, height, width)) as dst:
+            for part, y, x, h, w in boxes:
+                with Image.open(part) as im:
+                    dst.write(np.asarray(im, np.uint8), 1, window=Window(x, y, w, h))
+        tmp.replace(out)
+        shutil.rmtree(folder)
+        written.append(out)
+    shutil.rmtree(root, ignore_errors=True)
+    return written
+
+
+def read_scene_window(path: Path, window: Sequence[int], scene_shape: Sequence[int],
+                      cache: MutableMapping[Path, np.ndarray]) -> np.ndarray:
+    """Window ``[y, x, h, w]`` of a whole-scene map (2-D raw values), after checking the map has
+    the scene's size: a windowed read from a GeoTIFF; a PNG is decoded once into ``cache``."""
+    from rsbench.scoring import read_id_map
+
+    y, x, h, w = (int(v) for v in window)
+    expected = (int(scene_shape[0]), int(scene_shape[1]))
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import rasterio
+        from rasterio.windows import Window
+
+        try:
+            with rasterio.open(path) as src:
+                if src.count != 1:
+                    raise PredictionError(f"{path}: {src.count} bands; expected one band of change values")
+                if (src.height, src.width) != expected:
+                    raise PredictionError(f"{path}: size {(src.height, src.width)}; the label is {expected}")
+                return src.read(1, window=Window(x, y, w, h))
+        except PredictionError:
+            raise
+        except Exception as exc:
+            raise PredictionError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from exc
+    if path not in cache:
+        cache.clear()  # one scene at a time: the test windows come scene by scene
+        cache[path] = read_id_map(path)
+    arr = cache[path]
+    if arr.shape != expected:
+        raise PredictionError(f"{path}: size {arr.shape}; the label is {expected}")
+    return arr[y:y + h, x:x + w]
