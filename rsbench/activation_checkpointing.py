@@ -31,7 +31,11 @@ class ActivationCheckpointHook(Hook):
 
 @HOOKS.register_module(name="RSBChannelsLastHook", force=True)
 class ChannelsLastHook(Hook):
-    """``force=False`` (``--memory-format auto``): only where the backbone prefers it."""
+    """``force=False`` (``--memory-format auto``): only where the backbone prefers it.
+
+    Only the backbone computes channels-last: its output maps are handed on as contiguous NCHW,
+    because compiled ops downstream (mmcv's RoIAlign on the CPU among them) read raw NCHW memory
+    and would silently compute on scrambled features."""
 
     priority = "VERY_HIGH"
 
@@ -40,6 +44,17 @@ class ChannelsLastHook(Hook):
 
     def before_run(self, runner: Any) -> None:
         backbone = find_backbone(runner.model)
-        if self.force or backbone.prefers_channels_last():
-            backbone.to(memory_format=torch.channels_last)
-            runner.logger.info(f"channels-last memory format for {type(backbone).__name__}")
+        if getattr(backbone, "_rsb_channels_last", False) or not (self.force or backbone.prefers_channels_last()):
+            return
+        backbone.to(memory_format=torch.channels_last)
+        backbone.register_forward_hook(_contiguous_outputs)
+        backbone._rsb_channels_last = True
+        runner.logger.info(f"channels-last memory format inside {type(backbone).__name__}")
+
+
+def _contiguous_outputs(module: Any, args: Any, output: Any) -> Any:
+    if isinstance(output, torch.Tensor):
+        return output.contiguous()
+    if isinstance(output, (tuple, list)):
+        return type(output)(o.contiguous() if isinstance(o, torch.Tensor) else o for o in output)
+    return output

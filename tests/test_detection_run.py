@@ -47,6 +47,15 @@ def dior_run(dior_root, tmp_path_factory):
     return _run("dior", "mars-tiny", dior_root, tmp_path_factory.mktemp("dior-hbb"))
 
 
+def test_a_channels_last_cnn_baseline_detects_as_well(dior_root, tmp_path):
+    """resnet50-tiny computes channels-last (``--memory-format auto``): its feature maps must
+    reach mmcv's RoIAlign as NCHW, else the detector trains on scrambled features (mAP ~ 0)."""
+    spec, outcome = _run("dior-r", "resnet50-tiny", dior_root, tmp_path)
+    assert outcome.status == "ok", outcome.row["error"]
+    assert outcome.row["value"] > 25
+    assert "RSBChannelsLastHook" in (tmp_path / "work" / "config.py").read_text()
+
+
 def test_oriented_rcnn_on_dior_r_beats_chance_by_far(dior_r_run):
     spec, outcome = dior_r_run
     assert outcome.status == "ok", outcome.row["error"]

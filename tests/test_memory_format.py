@@ -56,3 +56,6 @@ def test_the_hook_converts_the_backbone_of_a_built_model():
         logs = []
         ChannelsLastHook(force=force).before_run(SimpleNamespace(model=model, logger=SimpleNamespace(info=logs.append)))
         assert bool(logs) is converted
+        if converted:
+            outputs = model(torch.randn(1, 3, 64, 64))
+            assert all(o.is_contiguous() for o in outputs)  # NCHW for the ops downstream
