@@ -22,6 +22,7 @@ from rich.table import Table
 from rsbench import __version__
 from rsbench.errors import RsbenchError
 from rsbench.plugins import get_catalog, get_host
+from rsbench.spec import parse_options
 
 console = Console()
 err_console = Console(stderr=True)
@@ -50,16 +51,6 @@ def main() -> None:
 
 
 # -- run ------------------------------------------------------------------------------------
-def _parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise RsbenchError(f"--option {pair!r}: expected KEY=VALUE")
-        out[key.strip()] = value.strip()
-    return out
-
-
 @contextlib.contextmanager
 def _stdout_to_stderr(enabled: bool) -> Iterator[None]:
     """Send file descriptor 1 to stderr (libraries print progress and notices to stdout)."""
@@ -126,7 +117,7 @@ def run(backbone: str, task: str, data_root: str | None, checkpoint: str | None,
     spec = RunSpec(backbone=backbone, task=task, data_root=data_root or _default_data_root(task),
                    checkpoint=checkpoint, strict_load=not no_strict_load, split=split, protocol=protocol,
                    max_iters=max_iters, batch_size=batch_size, lr=lr, seed=seed, device=device,
-                   work_dir=work_dir, options=_parse_options(options), feature_cache=feature_cache,
+                   work_dir=work_dir, options=parse_options(options), feature_cache=feature_cache,
                    feature_cache_dtype=feature_cache_dtype, track=tuple(_csv(track)), precision=precision,
                    nproc=nproc, activation_checkpointing=activation_checkpointing, memory_format=memory_format)
     try:
@@ -173,7 +164,7 @@ def score(task: str, data_root: str | None, predictions: str, name: str, split: 
         raise RsbenchError(f"task {task!r} needs --data-root (or ${DATA_ENV})")
     with _stdout_to_stderr(as_json):
         row, reused = score_predictions(task, root, predictions, name, split=split, results_dir=results,
-                                        work_dir=work_dir, options=_parse_options(options), force=force)
+                                        work_dir=work_dir, options=parse_options(options), force=force)
     if as_json:
         _emit_json(dict(row, reused=reused))
     elif reused:

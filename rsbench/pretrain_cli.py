@@ -8,25 +8,10 @@ Torch is imported only when the command runs, so ``rsbench --help`` stays light.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import click
 
-
-def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs; VALUE is JSON when it parses (numbers, lists), else a string."""
-    from rsbench.errors import RsbenchError
-
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise RsbenchError(f"--option {pair!r}: expected KEY=VALUE")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value.strip()
-    return out
+from rsbench.spec import parse_options
 
 
 @click.command("pretrain")
@@ -69,7 +54,7 @@ def pretrain(model: str, data: str, out: str, steps: int, max_steps: int | None,
     settings = PretrainSettings(model=model, data=data, out=out, steps=steps, max_steps=max_steps,
                                 batch_size=batch_size, lr=lr, weight_decay=weight_decay, clip_grad=clip_grad,
                                 warmup=warmup, seed=seed, save_every=save_every, device=device,
-                                num_workers=num_workers, work_dir=work_dir, objective_options=_options(options))
+                                num_workers=num_workers, work_dir=work_dir, objective_options=parse_options(options, json_values=True))
     result = run_pretraining(settings, show_progress=not as_json, write_fixture=fixture)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Sequence
 from typing import Any
 
 from rsbench.errors import SpecError
@@ -124,3 +125,22 @@ class RunSpec:
         if unknown:
             raise SpecError(f"run spec: unknown field(s) {', '.join(unknown)}; fields are {', '.join(sorted(names))}")
         return cls(**data)
+
+
+def parse_options(pairs: Sequence[str], json_values: bool = False) -> dict[str, Any]:
+    """``--option KEY=VALUE`` pairs. Values stay strings (a task casts them to its defaults'
+    types, ``RunSpec.with_options``) unless ``json_values``: then a value that parses as JSON
+    (numbers, lists) is that value."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise SpecError(f"--option {pair!r}: expected KEY=VALUE")
+        value = value.strip()
+        if json_values:
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                pass
+        out[key.strip()] = value
+    return out
