@@ -30,7 +30,18 @@ def ensure_fixture(task: str, seed: int = 0) -> Path:
 
     catalog = get_catalog()
     dataset = catalog.datasets.get(catalog.tasks.get(task).dataset)
-    root = cache_dir() / "fixtures" / dataset.name
+    root = cache_dir() / "fixtures" / f"{dataset.name}-{_writer_digest(dataset.fixture)}"
     if not is_fixture(root):
         dataset.write_fixture(root, seed=seed)
     return root
+
+
+def _writer_digest(fixture: str) -> str:
+    """A short hash of the module that writes the fixture, so a cached fixture is regenerated
+    when its writer changes (a size or layout fix) instead of being reused stale."""
+    import hashlib
+    import importlib.util
+
+    spec = importlib.util.find_spec(fixture.split(":")[0])
+    source = Path(spec.origin).read_bytes() if spec and spec.origin else fixture.encode()
+    return hashlib.sha256(source).hexdigest()[:10]

@@ -202,6 +202,8 @@ def prepare(spec: RunSpec, run: _Run, fits: list[str], root: Path, work_dir: Pat
     data = task.check_data(root, spec)
     cfg = task.build_config(spec, run.backbone, data, work_dir)
     cfg = distributed.configure(cfg, spec.nproc, spec.device)
+    if isinstance(cfg.get("test_cfg"), dict) and cfg["test_cfg"].get("type") == "TestLoop":
+        cfg = dict(cfg, test_cfg=dict(cfg["test_cfg"], type="RSBTestLoop"))  # rsbench.loops: inference_mode
     hooks = []
     if spec.activation_checkpointing:
         hooks.append(dict(type="RSBActivationCheckpointHook"))
@@ -259,6 +261,7 @@ def _execute(cfg: dict[str, Any], task: Task, run: _Run, work_dir: Path, show_pr
     allow_mmengine_checkpoint_globals()
     feature_cache.register()
     importlib.import_module("rsbench.activation_checkpointing")  # registers its hooks
+    importlib.import_module("rsbench.loops")  # RSBTestLoop
     backbone.import_builder()
     for module in task.imports:
         importlib.import_module(module)

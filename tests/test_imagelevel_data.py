@@ -30,7 +30,7 @@ def test_resisc45_fixture_layout_and_check(roots):
     assert sorted(p.name for p in root.iterdir()) == sorted(resisc45.CLASSES) and len(resisc45.CLASSES) == 45
     assert (root / "sea_ice" / "sea_ice_007.jpg").is_file()
     summary = resisc45.check(roots["resisc45"])
-    assert len(summary["samples"]) == 45 * 10 and summary["image_size"] == (32, 32)
+    assert len(summary["samples"]) == 45 * 10 and summary["image_size"] == (64, 64)
     shutil.rmtree(root / "wetland")
     with pytest.raises(DataLayoutError, match=r"missing class folder\(s\) wetland"):
         resisc45.check(roots["resisc45"])

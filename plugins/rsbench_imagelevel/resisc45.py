@@ -31,8 +31,9 @@ def check(root: Path) -> dict[str, Any]:
     return folder_per_class.scan(Path(root), FOLDER, CLASSES, TITLE)
 
 
-def write_fixture(out: Path, seed: int = 0, per_class: int = 10, size: int = 32) -> Path:
-    """A tiny RESISC-45: ``per_class`` 32x32 JPEGs per class in the official layout."""
+def write_fixture(out: Path, seed: int = 0, per_class: int = 10, size: int = 64) -> Path:
+    """A tiny RESISC-45: ``per_class`` JPEGs of ``size`` px per class in the official layout (64 px:
+    the smallest input every tiny backbone takes, SkySense's Swin window included)."""
     return folder_per_class.write_fixture(
         Path(out), FOLDER, CLASSES, lambda cls, n: f"{cls}_{n:03d}.jpg",
         per_class=per_class, size=size, seed=seed, dataset="resisc45",
