@@ -115,6 +115,7 @@ def test_metric_matches_hand_computed_values():
     assert m["delta1"] == pytest.approx(100 / 3)
     assert m["delta2"] == pytest.approx(100 / 3)  # 1.25^2 = 1.5625 < 2
     assert m["delta3"] == pytest.approx(100 / 3)  # 1.25^3 = 1.953 < 2
+    assert m["RMSE_constant"] == pytest.approx(float(gt.std()))  # the best constant: the mean, 8.5
     # pooled over pixels, not averaged per tile: a second, perfect 1-pixel tile
     both = height_metrics([pixel_stats(pred, gt), pixel_stats(np.array([5.0]), np.array([5.0]))])
     assert both["RMSE"] == pytest.approx(math.sqrt(124 / 5)) and both["delta1"] == pytest.approx(50.0)

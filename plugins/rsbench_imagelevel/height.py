@@ -53,7 +53,7 @@ from rsbench_imagelevel.dfc23 import read_tif, write_tif
 from rsbench_imagelevel.guso_tasks import schedule
 from rsbench_imagelevel.registration import RGB_MEAN, RGB_STD
 
-STAT_KEYS = ("n", "abs", "sq", "n_pos", "sq_pos", "d1", "d2", "d3")
+STAT_KEYS = ("n", "abs", "sq", "n_pos", "sq_pos", "d1", "d2", "d3", "g", "g2")
 
 
 def pixel_stats(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
@@ -65,7 +65,7 @@ def pixel_stats(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(pp > 0, np.maximum(pp / gp, gp / np.where(pp > 0, pp, 1.0)), np.inf)
     out = dict(n=float(p.size), abs=float(np.abs(err).sum()), sq=float((err ** 2).sum()), n_pos=float(pos.sum()),
-               sq_pos=float((err[pos] ** 2).sum()))
+               sq_pos=float((err[pos] ** 2).sum()), g=float(g.sum()), g2=float((g ** 2).sum()))
     for k in (1, 2, 3):
         out[f"d{k}"] = float((ratio < 1.25 ** k).sum())
     return out
@@ -76,7 +76,9 @@ def height_metrics(stats: Sequence[dict[str, float]]) -> dict[str, float]:
     pos = max(tot["n_pos"], 1.0)
     return {"RMSE": math.sqrt(tot["sq"] / tot["n"]), "MAE": tot["abs"] / tot["n"],
             "MSE": tot["sq"] / tot["n"], "RMSE_building": math.sqrt(tot["sq_pos"] / pos),
-            **{f"delta{k}": 100 * tot[f"d{k}"] / pos for k in (1, 2, 3)}}
+            **{f"delta{k}": 100 * tot[f"d{k}"] / pos for k in (1, 2, 3)},
+            # the chance baseline: the best constant height (the split's mean) scores its std
+            "RMSE_constant": math.sqrt(max(tot["g2"] / tot["n"] - (tot["g"] / tot["n"]) ** 2, 0.0))}
 
 
 def holdout(rows: list[dict[str, Any]], fraction: float = 0.2, seed: int = 42) -> tuple[list, list]:
