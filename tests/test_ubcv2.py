@@ -124,6 +124,29 @@ def test_missing_folders_and_files_are_named(ubc_root, tmp_path):
 
 
 # -- the multi-modal detector -------------------------------------------------------------------
+def test_merged_four_band_tifs_read_as_the_same_optical_and_sar(ubc_root, tmp_path):
+    """The MaRS config's ``merge/`` layout (one R, G, B, SAR tif per image) gives the samples and
+    pixels of the separate ``rgb/`` + ``sar/`` layout."""
+    merged = ubcv2.write_fixture(tmp_path / "merged", seed=0, merged=True)
+    assert ubcv2.check(merged)["splits"] == ubcv2.check(ubc_root)["splits"]
+    a, b = (ubcv2.read(r, ("train",), categories="fine")["samples"] for r in (ubc_root, merged))
+    assert [s["instances"] for s in a] == [s["instances"] for s in b]
+    assert b[0]["img_path"] == b[0]["sar_path"] and "/merge/" in b[0]["img_path"]
+    rgb_a, sar_a = ubcv2.load_pair(a[0]["img_path"], a[0]["sar_path"])
+    rgb_b, sar_b = ubcv2.load_pair(b[0]["img_path"], b[0]["sar_path"])
+    assert np.array_equal(rgb_a, rgb_b) and np.array_equal(sar_a, sar_b)
+    three = merged / "UBCv2" / "images" / "val" / "merge" / Path(ubcv2.read(merged, ("val",))["samples"][0]["img_path"]).name
+    import rasterio
+
+    with rasterio.open(three) as src:
+        arr = src.read()
+    with rasterio.open(three, "w", driver="GTiff", width=arr.shape[2], height=arr.shape[1], count=3,
+                       dtype="float32") as dst:
+        dst.write(arr[:3])
+    with pytest.raises(DataLayoutError, match=r"3 band\(s\); a merge/ tif holds 4"):
+        ubcv2.read(merged, ("val",))
+
+
 def test_detector_splits_stacked_channels_into_the_modality_dict():
     from rsbench_detection.ubcv2_mm import ModalityFasterRCNN
 

@@ -88,4 +88,12 @@ def image_size(path: Path) -> tuple[int, int]:
         with Image.open(path) as img:
             return img.size
     except (UnidentifiedImageError, OSError) as exc:
+        if path.suffix.lower() in (".tif", ".tiff"):  # multi-band float GeoTIFFs PIL cannot open
+            try:
+                import rasterio
+
+                with rasterio.open(path) as src:
+                    return src.width, src.height
+            except Exception:  # rasterio's own errors; report PIL's, which names the format problem
+                pass
         raise DataLayoutError(f"{path}: unreadable image ({exc})") from exc

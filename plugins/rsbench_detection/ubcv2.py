@@ -10,9 +10,11 @@ release of the RGB+SAR pack)::
     images/{train,val}/rgb/<file_name>                       (optical, 3 bands)
     images/{train,val}/sar/<file_name>                       (registered SAR, 1 band)
 
+    images/{train,val}/merge/<file_name>                     (or: the MaRS config's 4-band R, G, B, SAR tifs)
+
 The reader pairs each COCO image's optical file with the SAR file of the same name (a missing
-partner is a layout error naming it); the 4-channel ``merge/`` tifs of the MaRS config are
-not read, because R, G, B, SAR are kept as two modalities for the backbone's dict input.
+partner is a layout error naming it). Where a split has only ``merge/``, each 4-band tif is split
+back into R, G, B and SAR on reading, so the backbone's dict input gets the same two modalities.
 Only the MaRS released protocol has a val split with labels: train on train, score on val.
 """
 
@@ -38,7 +40,8 @@ SINGLE = ("roof",)
 SPLITS = ("train", "val")
 TITLE = "UBCv2"
 LAYOUT = ("annotations/roof_fine_{train,val}[_single_category].json (COCO) and "
-          "images/{train,val}/{rgb,sar}/<file_name> (optical + registered SAR, same names); "
+          "images/{train,val}/{rgb,sar}/<file_name> (optical + registered SAR, same names) or "
+          "images/{train,val}/merge/<file_name> (4-band R, G, B, SAR); "
           "the root may be UBCv2/ or its parent")
 
 
@@ -74,8 +77,9 @@ def read(root: Path, splits: tuple[str, ...], skip_bad: bool = False, categories
     root = find_root(Path(root))
     bad, samples = BadSamples(skip_bad), []
     for split in splits:
-        rgb_dir = require_dir(root / "images" / split / "rgb", f"the {split} optical images ({LAYOUT})")
-        sar_dir = require_dir(root / "images" / split / "sar", f"the {split} SAR images ({LAYOUT})")
+        merged = _merged(root, split)
+        rgb_dir = merged or require_dir(root / "images" / split / "rgb", f"the {split} optical images ({LAYOUT})")
+        sar_dir = merged or require_dir(root / "images" / split / "sar", f"the {split} SAR images ({LAYOUT})")
         path = ann_path(root, split, categories)
         if not path.is_file():
             raise DataLayoutError(f"{path}: annotation file missing — expected a COCO json ({LAYOUT})")
@@ -85,12 +89,34 @@ def read(root: Path, splits: tuple[str, ...], skip_bad: bool = False, categories
                 s["instances"] = [{**i, "bbox_label": 0} for i in s["instances"]]
             sar = sar_dir / Path(s["img_path"]).name
             try:
-                samples.append(_paired(s, sar))
+                samples.append(_merged_sample(s) if merged else _paired(s, sar))
             except DataLayoutError as exc:
                 bad.handle(exc)
     if not samples:
         raise DataLayoutError(f"{root}: no usable images in split(s) {', '.join(splits)}")
     return {"root": str(root), "classes": list(classes_of(categories)), "samples": samples, **bad.summary()}
+
+
+def _merged(root: Path, split: str) -> Path | None:
+    """The split's ``merge/`` folder when it has no separate ``rgb/`` and ``sar/`` folders."""
+    images = root / "images" / split
+    if (images / "rgb").is_dir() or (images / "sar").is_dir() or not (images / "merge").is_dir():
+        return None
+    return images / "merge"
+
+
+def _merged_sample(sample: dict[str, Any]) -> dict[str, Any]:
+    """A ``merge/`` sample: one 4-band file is both the optical and the SAR source."""
+    import rasterio
+
+    try:
+        with rasterio.open(sample["img_path"]) as src:
+            bands = src.count
+    except Exception as exc:
+        raise DataLayoutError(f"{sample['img_path']}: unreadable merged tif ({exc})") from exc
+    if bands != 4:
+        raise DataLayoutError(f"{sample['img_path']}: {bands} band(s); a merge/ tif holds 4 (R, G, B, SAR)")
+    return {**sample, "sar_path": sample["img_path"]}
 
 
 def _paired(sample: dict[str, Any], sar: Path) -> dict[str, Any]:
@@ -109,7 +135,7 @@ def check(root: Path) -> dict[str, Any]:
     require_dir(root / "annotations", f"the {TITLE} layout: {LAYOUT}")
     counts = {}
     for split in SPLITS:
-        for modality in ("rgb", "sar"):
+        for modality in () if _merged(root, split) else ("rgb", "sar"):
             require_dir(root / "images" / split / modality, f"the {split} {modality} images ({LAYOUT})")
         path = ann_path(root, split, "single")
         if not path.is_file():
@@ -122,7 +148,14 @@ def check(root: Path) -> dict[str, Any]:
 
 
 def load_pair(rgb_path: str, sar_path: str) -> tuple[np.ndarray, np.ndarray]:
-    """(H, W, 3) float32 optical in 0-255 and (H, W, 1) float32 SAR in the file's units."""
+    """(H, W, 3) float32 optical in 0-255 and (H, W, 1) float32 SAR in the file's units (one
+    4-band ``merge/`` tif when both paths are the same file)."""
+    if rgb_path == sar_path:
+        import rasterio
+
+        with rasterio.open(rgb_path) as src:
+            bands = np.moveaxis(src.read(), 0, -1).astype(np.float32)
+        return bands[..., :3], bands[..., 3:4]
     with Image.open(rgb_path) as im:
         rgb = np.asarray(im.convert("RGB"), dtype=np.float32)
     with Image.open(sar_path) as im:
@@ -138,10 +171,12 @@ def load_pair(rgb_path: str, sar_path: str) -> tuple[np.ndarray, np.ndarray]:
 ROOFS = (("FL", (200, 200, 205), 2.5, 14, 14), ("GA", (190, 70, 50), 1.8, 18, 10), ("H1", (90, 90, 200), 1.2, 10, 18))
 
 
-def write_fixture(out: Path, seed: int = 0, counts: tuple[int, int] = (12, 4), size: int = 64) -> Path:
+def write_fixture(out: Path, seed: int = 0, counts: tuple[int, int] = (12, 4), size: int = 64,
+                  merged: bool = False) -> Path:
     """A tiny UBCv2: RGB uint8 tifs with 2-3 coloured roof polygons, float32 SAR tifs (speckled,
     mean about 0.26 like the MaRS statistics) with the same roofs bright, COCO jsons in both the
-    fine (category ids out of order) and the single-category variant, with polygon segmentation."""
+    fine (category ids out of order) and the single-category variant, with polygon segmentation.
+    ``merged``: the same pixels as 4-band float32 ``merge/`` tifs (R, G, B, SAR) instead."""
     root = Path(out) / "UBCv2"
     rng = np.random.default_rng(seed)
     fine_ids = {c: 30 - k for k, c in enumerate(CLASSES)}
@@ -149,7 +184,7 @@ def write_fixture(out: Path, seed: int = 0, counts: tuple[int, int] = (12, 4), s
     (root / "annotations").mkdir(parents=True, exist_ok=True)
     image_id = ann_id = 0
     for split, count in zip(SPLITS, counts):
-        for modality in ("rgb", "sar"):
+        for modality in ("merge",) if merged else ("rgb", "sar"):
             (root / "images" / split / modality).mkdir(parents=True, exist_ok=True)
         images, fine, single = [], [], []
         for _ in range(count):
@@ -179,8 +214,11 @@ def write_fixture(out: Path, seed: int = 0, counts: tuple[int, int] = (12, 4), s
                 single.append({**ann, "category_id": 1})
             speckle = rng.gamma(4.0, 0.25, (size, size)).astype(np.float32)
             sar_arr = (np.asarray(sar, dtype=np.float32) + 0.26) * speckle
-            rgb.save(root / "images" / split / "rgb" / name)
-            Image.fromarray(sar_arr, mode="F").save(root / "images" / split / "sar" / name)
+            if merged:
+                _write_merged(root / "images" / split / "merge" / name, np.asarray(rgb), sar_arr)
+            else:
+                rgb.save(root / "images" / split / "rgb" / name)
+                Image.fromarray(sar_arr, mode="F").save(root / "images" / split / "sar" / name)
             images.append({"id": image_id, "file_name": name, "width": size, "height": size})
         (root / "annotations" / f"roof_fine_{split}.json").write_text(json.dumps(
             {"images": images, "annotations": fine, "categories": fine_cats}))
@@ -188,6 +226,15 @@ def write_fixture(out: Path, seed: int = 0, counts: tuple[int, int] = (12, 4), s
             {"images": images, "annotations": single, "categories": [{"id": 1, "name": "building"}]}))
     mark_fixture(Path(out), "ubcv2", seed)
     return Path(out)
+
+
+def _write_merged(path: Path, rgb: np.ndarray, sar: np.ndarray) -> None:
+    import rasterio
+
+    stack = np.concatenate([rgb.astype(np.float32), sar[..., None]], axis=-1)
+    with rasterio.open(path, "w", driver="GTiff", width=stack.shape[1], height=stack.shape[0], count=4,
+                       dtype="float32") as dst:
+        dst.write(np.moveaxis(stack, -1, 0))
 
 
 # -- task ------------------------------------------------------------------------------------
