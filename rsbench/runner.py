@@ -260,7 +260,7 @@ def _execute(cfg: dict[str, Any], task: Task, run: _Run, work_dir: Path, show_pr
 
     allow_mmengine_checkpoint_globals()
     feature_cache.register()
-    importlib.import_module("rsbench.activation_checkpointing")  # registers its hooks
+    importlib.import_module("rsbench.compute_options")  # registers its hooks
     importlib.import_module("rsbench.loops")  # RSBTestLoop
     backbone.import_builder()
     for module in task.imports:

@@ -48,7 +48,7 @@ def test_a_bad_memory_format_is_named():
 def test_the_hook_converts_the_backbone_of_a_built_model():
     from types import SimpleNamespace
 
-    from rsbench.activation_checkpointing import ChannelsLastHook
+    from rsbench.compute_options import ChannelsLastHook
 
     for force, name, converted in ((False, "resnet50-tiny", True), (False, "vit-tiny", False),
                                    (True, "vit-tiny", True)):
