@@ -5,6 +5,7 @@ path). Each headline value is recomputed from the saved prediction PNGs."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -110,3 +111,45 @@ def test_submission_writes_predictions_for_the_unlabelled_list(tmp_path_factory)
     assert sorted(p.name for p in (work / "predictions").iterdir()) == [
         "val-disaster_00000001_building_damage.png", "val-disaster_00000002_building_damage.png"]
     assert "SAR replicated to R,G,B" in outcome.row["adapter"]
+
+
+@pytest.fixture(scope="module")
+def oscd_root(tmp_path_factory):
+    return get_catalog().datasets.get("oscd").write_fixture(tmp_path_factory.mktemp("oscd"), seed=0)
+
+
+def test_skysense_s2_path_finds_oscd_change_in_the_smoke_setting(tmp_path_factory, oscd_root):
+    """The suite's smoke run (the task's declared smoke_iters/smoke_options, siamese: SkySense's
+    S2 ViT per date). Under plain CE it predicted no change at all (F1 undefined); the task's
+    default ``class_weight=balanced`` weights the rare change class by inverse pixel frequency."""
+    info = get_catalog().tasks.get("oscd")
+    work = tmp_path_factory.mktemp("work")
+    spec = RunSpec(backbone="skysense-tiny", task="oscd", data_root=str(oscd_root), work_dir=str(work),
+                   max_iters=info.smoke_iters, options={k: str(v) for k, v in info.smoke_options.items()})
+    outcome = run_evaluation(spec, results_dir=tmp_path_factory.mktemp("results"), show_progress=False)
+    assert outcome.status == "ok", outcome.row["error"]
+    row = outcome.row
+    cm = _confusion(work, {0: 0, 255: 1}, 2, "oscd")
+    tp, fp, fn = cm[1, 1], cm[0, 1], cm[1, 0]
+    assert row["value"] == pytest.approx(200 * tp / (2 * tp + fp + fn), abs=0.01)
+    # About 15 % of the pixels change: a random guess at that rate gives F1 ~ 15, all-change ~ 26.
+    assert row["value"] > 60
+    assert row["adapter"].startswith("siamese: shared backbone per date")
+    assert "Sentinel-2 shown as RGB" not in row["adapter"]  # SkySense reads the S2 bands themselves
+    assert json.loads(row["options"])["class_weight"] == "balanced"
+    # The recorded weights are the inverse pixel frequencies of the training change maps.
+    train = json.loads((work / "splits" / "train.json").read_text())
+    labels = [np.array(Image.open(s["label"])) // 255 for s in train]
+    changed = sum(int(lab.sum()) for lab in labels) / sum(lab.size for lab in labels)
+    found = re.search(r"class weights unchanged ([0-9.]+), changed ([0-9.]+) \(balanced", row["adapter"])
+    assert found, row["adapter"]
+    assert [float(w) for w in found.groups()] == pytest.approx([1 / (2 * (1 - changed)), 1 / (2 * changed)], abs=1e-4)
+
+
+def test_oscd_class_weight_option_rejects_bad_weights(tmp_path_factory, oscd_root):
+    from rsbench.errors import SpecError
+
+    spec = RunSpec(backbone="resnet50-tiny", task="oscd", data_root=str(oscd_root), max_iters=1,
+                   work_dir=str(tmp_path_factory.mktemp("work")), options=dict(class_weight="1,2,3"))
+    with pytest.raises(SpecError, match="class_weight=1,2,3: expected none, balanced or 2 positive"):
+        run_evaluation(spec, results_dir=tmp_path_factory.mktemp("results"), show_progress=False)

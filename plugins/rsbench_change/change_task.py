@@ -144,12 +144,55 @@ class ChangeDetectionTask(Task):
             stds += std * date["repeat"]
         return means, stds, "; ".join(notes)
 
+    def _class_weight(self, opts: dict[str, Any], data: dict[str, Any]) -> tuple[list[float] | None, str]:
+        """The change head's cross-entropy class weights from the ``class_weight`` option:
+        ``none`` (plain CE, open-cd's default), ``balanced`` (inverse pixel frequency of the
+        training labels, ``n / (classes * n_c)`` as scikit-learn's ``balanced``) or explicit
+        weights ``w0,w1,...``, one per class; tasks that do not declare the option train with plain
+        CE. Under plain CE, rare change (OSCD) lets a short schedule settle on "unchanged
+        everywhere" before it learns the change; the OSCD authors' FC-EF / FC-Siam training weights
+        the two classes inversely to their pixel frequency for that reason. Returns the weights
+        and the text the row's adapter records (empty for ``none``)."""
+        value = str(opts.get("class_weight", "none")).strip().lower()
+        n = len(data["classes"])
+        if value == "none":
+            return None, ""
+        if value == "balanced":
+            from rsbench_change.io import read_raster
+
+            label_map = {int(k): int(v) for k, v in (data.get("label_map") or {}).items()}
+            counts = np.zeros(n, np.int64)
+            for s in data["train"]:
+                raw = read_raster(s["label"], s.get("window"))[..., 0].astype(np.int64)
+                lut = np.full(max(int(raw.max()) + 1, 256), 255, np.int64)
+                for k, v in label_map.items():
+                    lut[k] = v
+                ids = lut[raw] if label_map else raw
+                counts += np.bincount(ids[ids < n].ravel(), minlength=n)[:n]
+            if (counts == 0).any():
+                absent = [c for c, k in zip(data["classes"], counts) if k == 0]
+                raise SpecError(f"--option class_weight=balanced: class {', '.join(absent)} has no training pixel")
+            weights = [round(float(counts.sum() / (n * k)), 4) for k in counts]
+            how = "balanced: inverse pixel frequency of the training labels"
+        else:
+            try:
+                weights = [float(v) for v in value.split(",")]
+            except ValueError:
+                weights = []
+            if len(weights) != n or any(w <= 0 for w in weights):
+                raise SpecError(f"--option class_weight={value}: expected none, balanced or {n} positive "
+                                f"comma-separated weights (classes {', '.join(data['classes'])})")
+            how = "given"
+        shown = ", ".join(f"{c} {w:g}" for c, w in zip(data["classes"], weights))
+        return weights, f"loss: cross-entropy, class weights {shown} ({how})"
+
     # -- config ---------------------------------------------------------------------
     def build_config(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any],
                      work_dir: Path) -> dict[str, Any]:
         opts = data["options"]
         plan = self.plan(spec, backbone, data)
         mean, std, data["normalization"] = self._stats(plan, data)
+        class_weight, data["loss"] = self._class_weight(opts, data)
         data["adapter"] = plan["adapter"]
         splits = work_dir / "splits"
         splits.mkdir(parents=True, exist_ok=True)
@@ -198,7 +241,8 @@ class ChangeDetectionTask(Task):
             decode_head=dict(type="UPerHead", in_channels=channels, in_index=list(range(len(channels))),
                              pool_scales=(1, 2, 3, 6), channels=head_channels, dropout_ratio=0.1,
                              num_classes=len(classes), norm_cfg=norm, align_corners=False,
-                             loss_decode=dict(type="CrossEntropyLoss", use_sigmoid=False, loss_weight=1.0)),
+                             loss_decode=dict(type="CrossEntropyLoss", use_sigmoid=False, loss_weight=1.0,
+                                 **({"class_weight": class_weight} if class_weight else {}))),
             train_cfg=dict(), test_cfg=test_cfg,
         )
         if neck is not None:
@@ -274,4 +318,5 @@ class ChangeDetectionTask(Task):
         evaluation = (f"eval on {opts['eval_crop']} px non-overlapping crops" if int(opts["eval_crop"]) > 0
                       else f"eval on full {unit}")
         protocol = f"; split protocol: {data['protocol_note']}" if data.get("protocol_note") else ""
-        return {"adapter": f"{data['adapter']}; {evaluation}{protocol}", "normalization": data["normalization"]}
+        loss = f"; {data['loss']}" if data.get("loss") else ""
+        return {"adapter": f"{data['adapter']}; {evaluation}{protocol}{loss}", "normalization": data["normalization"]}
