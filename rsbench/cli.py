@@ -101,8 +101,8 @@ def _default_data_root(task: str) -> str | None:
               help="Processes for this evaluation, launched with torchrun (one per GPU with --device cuda).")
 @click.option("--activation-checkpointing", is_flag=True,
               help="Recompute backbone activations in the backward pass (less training memory).")
-@click.option("--memory-format", default="auto", show_default=True,
-              help="auto (channels-last where convolutions dominate) | channels_last | contiguous.")
+@click.option("--memory-format", default="contiguous", show_default=True,
+              help="contiguous | auto (channels-last where convolutions dominate) | channels_last.")
 @click.option("--json", "as_json", is_flag=True, help="Print the leaderboard row as JSON.")
 @click.option("--verbose", "-v", is_flag=True, help="Show mmengine's log.")
 def run(backbone: str, task: str, data_root: str | None, checkpoint: str | None, no_strict_load: bool,

@@ -31,9 +31,9 @@ def _one_thread(one_torch_thread):
     """One intra-op thread for this module (see conftest)."""
 
 
-def _run(task: str, backbone: str, root: Path, tmp: Path):
+def _run(task: str, backbone: str, root: Path, tmp: Path, **spec_kwargs):
     spec = RunSpec(backbone=backbone, task=task, data_root=str(root), max_iters=30, lr=2e-3, batch_size=4,
-                   work_dir=str(tmp / "work"), options=dict(SMALL))
+                   work_dir=str(tmp / "work"), options=dict(SMALL), **spec_kwargs)
     return spec, run_evaluation(spec, results_dir=tmp / "results", show_progress=False)
 
 
@@ -48,9 +48,9 @@ def dior_run(dior_root, tmp_path_factory):
 
 
 def test_a_channels_last_cnn_baseline_detects_as_well(dior_root, tmp_path):
-    """resnet50-tiny computes channels-last (``--memory-format auto``): its feature maps must
+    """resnet50-tiny computing channels-last (``--memory-format auto``): its feature maps must
     reach mmcv's RoIAlign as NCHW, else the detector trains on scrambled features (mAP ~ 0)."""
-    spec, outcome = _run("dior-r", "resnet50-tiny", dior_root, tmp_path)
+    spec, outcome = _run("dior-r", "resnet50-tiny", dior_root, tmp_path, memory_format="auto")
     assert outcome.status == "ok", outcome.row["error"]
     assert outcome.row["value"] > 25
     assert "RSBChannelsLastHook" in (tmp_path / "work" / "config.py").read_text()
