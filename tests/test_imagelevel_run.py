@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from rsbench.errors import DataLayoutError
+from rsbench.plugins import get_catalog
 from rsbench.runner import run_evaluation
 from rsbench.spec import RunSpec
 from rsbench_imagelevel import ben_mm, ben_s2, fmow_s2, guso, resisc45
@@ -115,6 +116,19 @@ def test_guso_registration_runs_and_scores_the_planted_transforms(base):
     rmse = registration_rmse(torch.stack([p["pred_H"] for p in preds]).double(), gt, 64)
     assert row["value"] == pytest.approx(float(rmse.clamp(max=5).mean()), abs=1e-3)
     assert float(registration_rmse(gt, gt, 64).max()) < 1e-9  # the exact transform scores 0
+
+
+def test_guso_registration_beats_the_identity_transform_in_the_smoke_schedule(base):
+    """A tiny CNN in the task's own smoke settings (stride-4 features, 150 iterations) lands far
+    closer than the identity transform, the chance baseline of registration."""
+    info = get_catalog().tasks.get("guso-reg")
+    root = guso.write_fixture(base / "guso-default")  # the fixture the smoke suite uses
+    smoke = {k: str(v) for k, v in info.smoke_options.items()}
+    row, work = run(base, "resnet50-tiny", "guso-reg", root, "guso-smoke", max_iters=info.smoke_iters,
+                    lr=float(smoke.pop("lr")), options=smoke)
+    metrics = json.loads((work / "metrics.json").read_text())
+    assert row["status"] == "ok", row["error"]
+    assert metrics["registration/RMSE"] < 0.6 * metrics["registration/RMSE_identity"]
 
 
 def test_guso_translation_improves_on_the_untrained_decoder(base):

@@ -50,7 +50,8 @@ class RegistrationTask(Task):
         for name, rows in (("train", data["samples"]["train"]), ("test", data["samples"][split])):
             (ann / f"{name}.json").write_text(json.dumps(rows))
         strides = list(backbone.out_strides)
-        level = strides.index(8) if 8 in strides else strides.index(min(strides))
+        want = int(opts.get("feature_stride", 8))  # tasks without the option (translation) keep stride 8
+        level = strides.index(want) if want in strides else strides.index(min(strides))
         batch = spec.batch_size or int(opts["batch_size"])
         max_iters = spec.max_iters or math.ceil(len(data["samples"]["train"]) / batch) * int(opts["epochs"])
         lr = spec.lr or float(opts["lr"])

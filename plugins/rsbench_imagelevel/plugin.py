@@ -108,10 +108,12 @@ def tasks() -> list[TaskInfo]:
             metric_definition=("RMSE (pixels, lower is better): per pair, RMSE between a 20x20 grid of optical "
                                "points mapped by the predicted and by the ground-truth H_0to1, capped at 5, "
                                "averaged over pairs; also success_rate = % of pairs with RMSE < 3. Predicted H from "
-                               "a correlation head on the backbone's stride-8 features (affine, weighted LSQ)"),
+                               "a correlation head on the backbone's stride-8 features (option feature_stride; affine, "
+                               "IRLS-weighted LSQ)"),
             modalities={"hr": ("R", "G", "B"), "sar": ("SAR",)}, splits=("val", "test"), default_split="test",
-            higher_is_better=False, options=dict(img_size=512, search_px=64, epochs=20, batch_size=8, lr=2e-4),
-            smoke_iters=20, smoke_options=dict(img_size=64, search_px=16, batch_size=4),
+            higher_is_better=False, options=dict(img_size=512, search_px=64, epochs=20, batch_size=8, lr=2e-4,
+                                                 feature_stride=8),
+            smoke_iters=150, smoke_options=dict(img_size=64, search_px=16, batch_size=4, feature_stride=4, lr=3e-3),
             evaluation_of=("mars",),
         ),
         TaskInfo(

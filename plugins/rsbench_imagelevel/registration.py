@@ -7,13 +7,15 @@ no benchmark defines one:
    ``forward_all`` see both at once and return per-modality maps (after their cross-modal
    attention); other backbones taking ``sar`` encode it alone; RGB-only backbones get the SAR
    image repeated to three channels (adapter ``sar-as-rgb``, recorded in the row);
-2. the map at stride 8 (else the finest) of each is projected (1x1 conv, one per image) and
-   L2-normalised; a local cost volume (SAR cells within ``search_px`` of the same position,
-   zero-padded) with a learned temperature gives, for every optical cell, a softmax over
-   displacements and hence a soft correspondence (expected SAR position, pixels); an untrained
-   head predicts zero displacement, i.e. starts from the identity transform;
+2. the map at stride ``feature_stride`` (task option, 8; else the finest) of each is projected
+   (1x1 conv, one per image) and L2-normalised; a local cost volume (SAR cells within
+   ``search_px`` of the same position, zero-padded) with a learned temperature gives, for every
+   optical cell, a softmax over displacements, and its expectation within one cell of the peak
+   a soft correspondence (SAR position, pixels);
 3. an affine ``H_0to1`` is fitted to the correspondences by confidence-weighted least squares
-   (closed form, differentiable, with a small ridge towards identity).
+   (closed form, differentiable, with a small ridge towards identity), re-weighted three times
+   by each correspondence's Cauchy weight under the previous fit (IRLS), so wrong matches stop
+   pulling it.
 
 Training minimises the smooth-L1 pixel error of both the correspondences and the fitted
 transform at the optical cell centres against the ground truth ``H``. The metric
@@ -150,6 +152,18 @@ def fit_affine(src: Tensor, dst: Tensor, weight: Tensor, ridge: float = 1e-3) ->
     return h
 
 
+def robust_affine(src: Tensor, dst: Tensor, weight: Tensor, scale: float, iters: int = 3,
+                  ridge: float = 1e-3) -> Tensor:
+    """:func:`fit_affine` re-weighted ``iters`` times by the Cauchy weight ``1 / (1 + (r/scale)^2)``
+    of each correspondence's residual ``r`` (pixels) under the previous fit (IRLS): cells matched
+    to the wrong place (low texture, speckle, image border) stop pulling the transform."""
+    h = fit_affine(src, dst, weight, ridge)
+    for _ in range(iters):
+        residual = (map_points(h, src) - dst).norm(dim=-1)
+        h = fit_affine(src, dst, weight / (1 + (residual / scale) ** 2), ridge)
+    return h
+
+
 @MODELS.register_module(name="RSBRegistrationModel")
 class RegistrationModel(BaseModel):
     def __init__(self, backbone: dict, sar_input: str, level: int, stride: int, in_channels: int,
@@ -199,14 +213,19 @@ class RegistrationModel(BaseModel):
         dy, dx = torch.meshgrid(torch.arange(-r, r + 1, device=opt.device),
                                 torch.arange(-r, r + 1, device=opt.device), indexing="ij")
         offsets = torch.stack([dx, dy], -1).reshape(-1, 2).float() * self.stride  # (K, 2) pixels
+        conf = prob.max(1).values
+        # Soft-argmax around the peak only (+-1 cell): far, spurious modes do not drag a match.
+        near = (offsets[:, None] - offsets[None]).abs().amax(-1) <= self.stride + 1e-3  # (K, K)
+        local = prob * near[prob.argmax(1)].permute(0, 2, 1).float()
+        local = local / local.sum(1, keepdim=True).clamp_min(1e-12)
         ys, xs = torch.meshgrid(torch.arange(h, device=opt.device), torch.arange(w, device=opt.device), indexing="ij")
         centres = (torch.stack([xs, ys], -1).reshape(-1, 2).float() + 0.5) * self.stride - 0.5
-        matches = centres + torch.einsum("bkn,kd->bnd", prob, offsets)
-        return centres, matches, prob.max(1).values
+        matches = centres + torch.einsum("bkn,kd->bnd", local, offsets)
+        return centres, matches, conf
 
     def forward(self, inputs: dict, data_samples: dict | None = None, mode: str = "tensor") -> Any:
         centres, matches, conf = self.correspond(inputs["opt"], inputs["sar"])
-        pred = fit_affine(centres.expand(matches.shape[0], -1, -1), matches, conf)
+        pred = robust_affine(centres.expand(matches.shape[0], -1, -1), matches, conf, scale=self.stride / 2)
         if mode == "tensor":
             return pred
         if mode == "loss":
