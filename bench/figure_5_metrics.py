@@ -57,6 +57,15 @@ def _evaluate(metric: Any, samples: list[dict[str, Any]]) -> dict[str, Any]:
     return {k.split("/", 1)[-1]: v for k, v in metric.evaluate(len(samples)).items()}  # no "dota/" prefix
 
 
+def _evaluator(cls: type, classes: list[str], samples: list[dict[str, Any]], **kwargs: Any) -> Callable[[], dict]:
+    """A call that builds a fresh ``cls(**kwargs)`` for ``classes`` and evaluates ``samples``."""
+    def fn() -> dict:
+        metric = cls(**kwargs)
+        metric.dataset_meta = dict(classes=classes)
+        return _evaluate(metric, samples)
+    return fn
+
+
 # -- synthetic predictions --------------------------------------------------------------------
 def seg_samples(n: int, size: int, classes: int, seed: int = 0) -> list[dict[str, Any]]:
     """Label maps of blocky regions; predictions equal them except a random 25% of pixels."""
@@ -135,17 +144,11 @@ def segmentation(n: int, size: int) -> tuple[dict[str, Callable[[], dict]], str,
     samples = seg_samples(n, size, len(classes))
     kwargs = dict(iou_metrics=["mIoU", "mFscore"], ignore_index=255)
 
-    def run(cls: type, **extra: Any) -> Callable[[], dict]:
-        def fn() -> dict:
-            metric = cls(**kwargs, **extra)
-            metric.dataset_meta = dict(classes=classes)
-            return _evaluate(metric, samples)
-        return fn
-
     def same(ref: dict, ours: dict) -> bool:
         return all(ours[k] == v for k, v in ref.items())
 
-    fns = {"library": run(IoUMetric), "ours": run(SegMetric, scored_classes=classes[1:])}
+    fns = {"library": _evaluator(IoUMetric, classes, samples, **kwargs),
+           "ours": _evaluator(SegMetric, classes, samples, scored_classes=classes[1:], **kwargs)}
     return fns, f"{n} maps {size}x{size}, 16 classes, 25% wrong pixels", same
 
 
@@ -169,19 +172,11 @@ def rotated(n: int, ctx: Context) -> tuple[dict[str, Callable[[], dict]], str, C
                                box_type="rbox", dataset=classes, logger=MMLogger.get_current_instance(), nproc=1)
         return {"mAP": ap}
 
-    def ours() -> dict:
-        metric = DOTAMetricN(nproc=1, metric="mAP", iou_thrs=0.5, eval_mode="11points")
-        metric.dataset_meta = dict(classes=classes)
-        return _evaluate(metric, samples)
-
-    def ours_files() -> dict:  # as the OBB task configures it: also writes the DOTA submission files
-        out = ctx.scratch("fig5-dota")
-        metric = DOTAMetricN(nproc=1, metric="mAP", iou_thrs=0.5, eval_mode="11points",
-                             dump_path=str(out / "predictions.pkl"), predictions_dir=str(out / "predictions"))
-        metric.dataset_meta = dict(classes=classes)
-        return _evaluate(metric, samples)
-
-    return ({"library": library, "ours": ours, "ours+files": ours_files},
+    args = dict(nproc=1, metric="mAP", iou_thrs=0.5, eval_mode="11points")
+    out = ctx.scratch("fig5-dota")  # as the OBB task configures it: also writes the DOTA submission files
+    files = dict(dump_path=str(out / "predictions.pkl"), predictions_dir=str(out / "predictions"))
+    return ({"library": library, "ours": _evaluator(DOTAMetricN, classes, samples, **args),
+             "ours+files": _evaluator(DOTAMetricN, classes, samples, **args, **files)},
             f"{n} images, 20 classes, 30 gt + 100 detections each, VOC07 11-point AP@0.5",
             lambda ref, o: o["mAP"] == ref["mAP"])
 
@@ -206,19 +201,11 @@ def voc(n: int, ctx: Context) -> tuple[dict[str, Callable[[], dict]], str, Calla
                          eval_mode="11points", use_legacy_coordinate=True, nproc=1)
         return {"mAP": ap}
 
-    def ours() -> dict:
-        metric = VOCMetricN(nproc=1, metric="mAP", iou_thrs=0.5, eval_mode="11points")
-        metric.dataset_meta = dict(classes=classes)
-        return _evaluate(metric, samples)
-
-    def ours_files() -> dict:  # as the HBB task configures it: also the COCO results JSON
-        out = ctx.scratch("fig5-voc")
-        metric = VOCMetricN(nproc=1, metric="mAP", iou_thrs=0.5, eval_mode="11points",
-                            dump_path=str(out / "predictions.pkl"), results_file=str(out / "predictions.bbox.json"))
-        metric.dataset_meta = dict(classes=classes)
-        return _evaluate(metric, samples)
-
-    return ({"library": library, "ours": ours, "ours+files": ours_files},
+    args = dict(nproc=1, metric="mAP", iou_thrs=0.5, eval_mode="11points")
+    out = ctx.scratch("fig5-voc")  # as the HBB task configures it: also the COCO results JSON
+    files = dict(dump_path=str(out / "predictions.pkl"), results_file=str(out / "predictions.bbox.json"))
+    return ({"library": library, "ours": _evaluator(VOCMetricN, classes, samples, **args),
+             "ours+files": _evaluator(VOCMetricN, classes, samples, **args, **files)},
             f"{n} images, 20 classes, 30 gt + 100 detections each, VOC07 11-point AP@0.5 (legacy +1 coordinates)",
             lambda ref, o: o["mAP"] == ref["mAP"])
 
@@ -232,15 +219,11 @@ def coco(n: int, ctx: Context) -> tuple[dict[str, Callable[[], dict]], str, Call
     ann = out / "gt.json"
     ann.write_text(json.dumps(coco_ground_truth(samples, classes)))
 
-    def run(**extra: Any) -> Callable[[], dict]:
-        def fn() -> dict:
-            metric = CocoMetric(ann_file=str(ann), metric="bbox", **extra)
-            metric.dataset_meta = dict(classes=classes)
-            return _evaluate(metric, samples)
-        return fn
-
+    args = dict(ann_file=str(ann), metric="bbox")
     # CocoDetectionTask.evaluator: the same class, classwise off, results kept under the work dir
-    fns = {"library": run(), "ours": run(classwise=False, outfile_prefix=str(Path(out) / "predictions"))}
+    fns = {"library": _evaluator(CocoMetric, classes, samples, **args),
+           "ours": _evaluator(CocoMetric, classes, samples, classwise=False,
+                              outfile_prefix=str(Path(out) / "predictions"), **args)}
     return fns, f"{n} images, 6 classes, 20 gt + 100 detections each, COCO bbox mAP@[.5:.95]", lambda r, o: r == o
 
 
