@@ -163,12 +163,14 @@ class ChangeDetectionTask(Task):
             label_map = {int(k): int(v) for k, v in (data.get("label_map") or {}).items()}
             counts = np.zeros(n, np.int64)
             for s in data["train"]:
-                raw = read_raster(s["label"], s.get("window"))[..., 0].astype(np.int64)
-                lut = np.full(max(int(raw.max()) + 1, 256), 255, np.int64)
-                for k, v in label_map.items():
-                    lut[k] = v
-                ids = lut[raw] if label_map else raw
-                counts += np.bincount(ids[ids < n].ravel(), minlength=n)[:n]
+                raw = read_raster(s["label"], s.get("window"))[..., 0]
+                if label_map:  # label values -> classes; values mapped to ignore (255) are not counted
+                    for value, cls in label_map.items():
+                        if cls < n:
+                            counts[cls] += int(np.count_nonzero(raw == value))
+                else:
+                    ids = raw.astype(np.int64).ravel()
+                    counts += np.bincount(ids[(ids >= 0) & (ids < n)], minlength=n)
             if (counts == 0).any():
                 absent = [c for c, k in zip(data["classes"], counts) if k == 0]
                 raise SpecError(f"--option class_weight=balanced: class {', '.join(absent)} has no training pixel")
