@@ -1,10 +1,11 @@
 """One evaluation over several processes (``RunSpec.nproc``; ``rsbench run --nproc N``).
 
-The parent process keeps everything a run owns: the spec checks, the work-dir lock, the
-leaderboard row. It starts ``torchrun --standalone`` on this module; every worker rebuilds the
-same config from the work dir's ``run_spec.json`` (``runner.prepare``) and runs it under
-mmengine's ``pytorch`` launcher: ``MMDistributedDataParallel`` for training, distributed
-samplers, and metrics gathered across ranks before ``compute_metrics``. On CUDA each worker
+The parent process keeps everything a run owns: the spec checks, the data check, the config,
+the work-dir lock and the leaderboard row. It hands the finished config to the workers in a file
+(``CONFIG``: nothing is checked or built twice) and starts ``torchrun --standalone`` on this
+module; every worker runs that config under mmengine's ``pytorch`` launcher:
+``MMDistributedDataParallel`` for training, distributed samplers, and metrics gathered across
+ranks before ``compute_metrics``. On CUDA each worker
 takes one GPU (NCCL, as mmengine's ``init_dist``); on the CPU the workers join a gloo group
 first, because mmengine's launcher assumes a GPU per rank. Rank 0 hands the test metrics back
 in a file; a worker that fails leaves its error for the parent's ``failed`` row.
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import traceback
 from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rsbench.errors import RsbenchError, SpecError
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from rsbench.runner import _Run
     from rsbench.spec import RunSpec
 
+CONFIG = "dist_config.pkl"
 RESULT = "dist_result.pkl"
 ERROR = "dist_error.rank{rank}.txt"
 
@@ -44,9 +47,11 @@ def configure(cfg: dict[str, Any], nproc: int, device: str) -> dict[str, Any]:
     return dict(cfg, launcher="pytorch", model_wrapper_cfg=wrapper, env_cfg=env, rsbench_nproc=nproc)
 
 
-def launch(spec: RunSpec, run: _Run, work_dir: Path, show_progress: bool, verbose: bool) -> dict[str, Any]:
-    """Run ``spec`` (already prepared in ``work_dir``) on ``spec.nproc`` processes; return the
-    test metrics of rank 0. Raises with the first failing rank's error."""
+def launch(spec: RunSpec, run: _Run, cfg: dict[str, Any], imports: Sequence[str], work_dir: Path,
+           show_progress: bool, verbose: bool) -> dict[str, Any]:
+    """Run ``cfg`` (``runner.prepare``'s config of ``spec``; ``imports``: the task's modules) on
+    ``spec.nproc`` processes; return the test metrics of rank 0. Raises with the first failing
+    rank's error."""
     if spec.device == "cuda":
         import torch
 
@@ -55,6 +60,8 @@ def launch(spec: RunSpec, run: _Run, work_dir: Path, show_progress: bool, verbos
             raise SpecError(f"--nproc {spec.nproc} with --device cuda: this machine has {available} GPU(s)")
     for stale in [work_dir / RESULT, *work_dir.glob(ERROR.format(rank="*"))]:
         stale.unlink(missing_ok=True)
+    with open(work_dir / CONFIG, "wb") as fh:
+        pickle.dump(dict(cfg=cfg, imports=tuple(imports), feature_cache=run.row["feature_cache"]), fh)
     env = dict(os.environ)
     if not verbose:  # DDP's C++ notes (unused-parameter search) and per-rank library warnings
         env.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
@@ -86,24 +93,26 @@ def launch(spec: RunSpec, run: _Run, work_dir: Path, show_progress: bool, verbos
 
 
 def _worker(work_dir: Path, show_progress: bool, verbose: bool) -> None:
-    """One rank: rebuild the run from ``run_spec.json``, train and test it, rank 0 reports."""
+    """One rank: run the parent's config (``CONFIG``) of the spec in ``run_spec.json``; rank 0
+    reports the test metrics."""
     import json
 
     import torch.distributed as dist
 
     from rsbench.provenance import peak_memory_mb
-    from rsbench.runner import _execute, _Run, modality_fit, prepare
+    from rsbench.runner import _execute, _Run
     from rsbench.spec import RunSpec
 
     rank = int(os.environ["RANK"])
     spec = RunSpec.from_dict(json.loads((work_dir / "run_spec.json").read_text()))
     run = _Run(spec, work_dir, record=lambda row: None)
     try:
-        fits = modality_fit(run.backbone, run.task_info, spec.with_options(dict(run.task_info.options)))
-        task, cfg = prepare(spec, run, fits, Path(str(spec.data_root)), work_dir)
+        with open(work_dir / CONFIG, "rb") as fh:
+            given = pickle.load(fh)
+        run.row["feature_cache"] = given["feature_cache"]
         if spec.device == "cpu" and not dist.is_initialized():
             dist.init_process_group("gloo")  # mmengine's init_dist would call torch.cuda.set_device
-        metrics = _execute(cfg, task, run, work_dir, show_progress and rank == 0, verbose)
+        metrics = _execute(given["cfg"], given["imports"], run, work_dir, show_progress and rank == 0, verbose)
         if rank == 0:
             tmp = work_dir / (RESULT + ".tmp")
             with open(tmp, "wb") as fh:

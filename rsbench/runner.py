@@ -9,7 +9,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -177,9 +177,9 @@ def run_evaluation(
             _forget_other_configs(work_dir, run.row["config_hash"])
             (work_dir / "run_spec.json").write_text(json.dumps(spec.as_dict(), indent=2, default=str))
             if spec.nproc > 1:
-                metrics = distributed.launch(spec, run, work_dir, show_progress, verbose)
+                metrics = distributed.launch(spec, run, cfg, task.imports, work_dir, show_progress, verbose)
             else:
-                metrics = _execute(cfg, task, run, work_dir, show_progress, verbose)
+                metrics = _execute(cfg, task.imports, run, work_dir, show_progress, verbose)
             run.metrics = metrics
             value = task.metric_value(metrics)
             if value is None or math.isnan(value):  # e.g. a server-only split: predictions, no score
@@ -196,8 +196,7 @@ def run_evaluation(
 
 
 def prepare(spec: RunSpec, run: _Run, fits: list[str], root: Path, work_dir: Path) -> tuple[Task, dict[str, Any]]:
-    """The task and the final config of ``spec``; fills the row's config hash and task fields.
-    Every process of a multi-process run calls it and gets the same config."""
+    """The task and the final config of ``spec``; fills the row's config hash and task fields."""
     task: Task = run.task_info.import_builder()(run.task_info, run.dataset, fits)
     data = task.check_data(root, spec)
     cfg = task.build_config(spec, run.backbone, data, work_dir)
@@ -243,7 +242,7 @@ def _forget_other_configs(work_dir: Path, digest: str) -> None:
     marker.write_text(digest)
 
 
-def _execute(cfg: dict[str, Any], task: Task, run: _Run, work_dir: Path, show_progress: bool,
+def _execute(cfg: dict[str, Any], imports: Sequence[str], run: _Run, work_dir: Path, show_progress: bool,
              verbose: bool) -> dict[str, Any]:
     """The heavy part: import the stack, build mmengine's Runner, train and test."""
     spec, backbone = run.spec, run.backbone
@@ -263,7 +262,7 @@ def _execute(cfg: dict[str, Any], task: Task, run: _Run, work_dir: Path, show_pr
     importlib.import_module("rsbench.compute_options")  # registers its hooks
     importlib.import_module("rsbench.loops")  # RSBTestLoop
     backbone.import_builder()
-    for module in task.imports:
+    for module in imports:  # the task's: they register its components
         importlib.import_module(module)
 
     cfg = dict(cfg, work_dir=str(work_dir), experiment_name=f"rsbench-{run.row['run_id']}-{uuid.uuid4().hex[:6]}",
