@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from rsbench.cli import main
@@ -49,6 +50,18 @@ def test_unknown_names_exit_2_with_close_matches():
 def test_bad_option_syntax_is_named():
     result = CliRunner().invoke(main, ["run", "-b", "resnet50-tiny", "-t", "aid", "-o", "train_ratio"])
     assert result.exit_code == 2 and "--option 'train_ratio': expected KEY=VALUE" in result.output
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--nproc", "0"], "--nproc 0: expected a positive integer"),
+    (["--memory-format", "nhwc"], "--memory-format 'nhwc': expected one of"),
+    (["--nproc", "2", "--track", "tensorboard"], "--track with --nproc > 1"),
+    (["--precision", "bf16"], "--precision bf16: mixed precision needs --device cuda"),
+])
+def test_bad_run_settings_are_named_before_anything_runs(flags, message, tmp_path):
+    result = CliRunner().invoke(main, ["run", "-b", "resnet50-tiny", "-t", "aid", "--results", str(tmp_path), *flags])
+    assert result.exit_code == 2 and message in result.output
+    assert not (tmp_path / "leaderboard.csv").exists()
 
 
 def test_data_fixture_writes_the_layout(tmp_path):
