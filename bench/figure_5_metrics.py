@@ -66,6 +66,17 @@ def _evaluator(cls: type, classes: list[str], samples: list[dict[str, Any]], **k
     return fn
 
 
+def _processed(cls: type, classes: list[str], samples: list[dict[str, Any]], **kwargs: Any) -> tuple[tuple, tuple]:
+    """(ground truths, predictions) as the library metric ``cls`` keeps them after processing
+    ``samples``: the inputs its mAP function is then called on directly."""
+    metric = cls(**kwargs)
+    metric.dataset_meta = dict(classes=classes)
+    for i in range(0, len(samples), BATCH):
+        metric.process({}, samples[i:i + BATCH])
+    gts, preds = zip(*metric.results)
+    return gts, preds
+
+
 # -- synthetic predictions --------------------------------------------------------------------
 def seg_samples(n: int, size: int, classes: int, seed: int = 0) -> list[dict[str, Any]]:
     """Label maps of blocky regions; predictions equal them except a random 25% of pixels."""
@@ -163,11 +174,7 @@ def rotated(n: int, ctx: Context) -> tuple[dict[str, Callable[[], dict]], str, C
     samples = det_samples(n, len(classes), gts=30, dets=100, rotated=True)
 
     def library() -> dict:
-        metric = DOTAMetric(metric="mAP", iou_thrs=0.5, eval_mode="11points")
-        metric.dataset_meta = dict(classes=classes)
-        for i in range(0, len(samples), BATCH):
-            metric.process({}, samples[i:i + BATCH])
-        gts, preds = zip(*metric.results)
+        gts, preds = _processed(DOTAMetric, classes, samples, metric="mAP", iou_thrs=0.5, eval_mode="11points")
         ap, _ = eval_rbbox_map([p["pred_bbox_scores"] for p in preds], list(gts), iou_thr=0.5, use_07_metric=True,
                                box_type="rbox", dataset=classes, logger=MMLogger.get_current_instance(), nproc=1)
         return {"mAP": ap}
@@ -192,11 +199,7 @@ def voc(n: int, ctx: Context) -> tuple[dict[str, Callable[[], dict]], str, Calla
     samples = det_samples(n, len(classes), gts=30, dets=100, rotated=False)
 
     def library() -> dict:
-        metric = VOCMetric(metric="mAP", iou_thrs=0.5, eval_mode="11points")
-        metric.dataset_meta = dict(classes=classes)
-        for i in range(0, len(samples), BATCH):
-            metric.process({}, samples[i:i + BATCH])
-        gts, preds = zip(*metric.results)
+        gts, preds = _processed(VOCMetric, classes, samples, metric="mAP", iou_thrs=0.5, eval_mode="11points")
         ap, _ = eval_map(list(preds), list(gts), iou_thr=0.5, dataset=classes, logger=MMLogger.get_current_instance(),
                          eval_mode="11points", use_legacy_coordinate=True, nproc=1)
         return {"mAP": ap}
