@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import traceback
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 CONFIG = "dist_config.pkl"
 RESULT = "dist_result.pkl"
 ERROR = "dist_error.rank{rank}.txt"
+LOGS = "dist_logs"
 
 
 def configure(cfg: dict[str, Any], nproc: int, device: str) -> dict[str, Any]:
@@ -70,8 +72,12 @@ def launch(spec: RunSpec, run: _Run, cfg: dict[str, Any], imports: Sequence[str]
         env["CUDA_VISIBLE_DEVICES"] = ""
         # torchrun's default of one thread per worker, made explicit (the cores are shared)
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // spec.nproc)))
+    logs = work_dir / LOGS
+    shutil.rmtree(logs, ignore_errors=True)
+    # Each rank's output is also kept in LOGS (--tee), so a rank killed by a signal, which
+    # leaves no ERROR file, is still named with its last words.
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={spec.nproc}",
-           "-m", "rsbench.distributed", str(work_dir), "--progress" if show_progress else "--no-progress",
+           f"--log-dir={logs}", "--tee=3", "-m", "rsbench.distributed", str(work_dir), "--progress" if show_progress else "--no-progress",
            *(["--verbose"] if verbose else [])]
     shown = show_progress or verbose  # the workers' output goes to the terminal, else only errors are kept
     proc = subprocess.run(cmd, env=env, stdout=None if shown else subprocess.DEVNULL,
@@ -84,12 +90,23 @@ def launch(spec: RunSpec, run: _Run, cfg: dict[str, Any], imports: Sequence[str]
     if proc.returncode != 0 or not (work_dir / RESULT).exists():
         tail = "\n".join(proc.stderr.strip().splitlines()[-15:]) if proc.stderr else "(its output is above)"
         raise RsbenchError(f"distributed run ({spec.nproc} processes): torchrun exited with code "
-                           f"{proc.returncode} and no result in {work_dir}:\n{tail}")
+                           f"{proc.returncode} and no result in {work_dir}:\n{tail}{last_words(logs)}")
     with open(work_dir / RESULT, "rb") as fh:
         result = pickle.load(fh)
     run.row["feature_cache"] = result["feature_cache"]
     run.worker_peak_mb = result["peak_mem_mb"]
     return result["metrics"]
+
+
+def last_words(logs: Path, lines: int = 5) -> str:
+    """The last ``lines`` lines each rank wrote to stderr (torchrun's ``--tee`` files under
+    ``logs``), for a failure that left no traceback of ours."""
+    out = []
+    for path in sorted(logs.glob("**/attempt_*/*/stderr.log")):
+        text = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+        if text:
+            out.append(f"rank {path.parent.name}'s last output ({path}):\n  " + "\n  ".join(text[-lines:]))
+    return "".join("\n" + part for part in out)
 
 
 def _worker(work_dir: Path, show_progress: bool, verbose: bool) -> None:
@@ -123,6 +140,10 @@ def _worker(work_dir: Path, show_progress: bool, verbose: bool) -> None:
         message = str(exc) if isinstance(exc, RsbenchError) else f"{type(exc).__name__}: {exc}"
         (work_dir / ERROR.format(rank=rank)).write_text(traceback.format_exc() + "\n" + message + "\n")
         raise
+    else:
+        # Every rank leaves together: a rank that tears its gloo group down while another still
+        # writes the result can abort ("terminate called without an active exception").
+        dist.barrier()
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()

@@ -71,3 +71,15 @@ def test_configure_runs_ddp_under_the_pytorch_launcher():
 def test_bad_nproc_settings_are_named(kwargs, message):
     with pytest.raises(SpecError, match=message):
         RunSpec(backbone="resnet50-tiny", task="aid", **kwargs).validate()
+
+
+def test_a_rank_killed_without_a_traceback_is_named_with_its_last_output(tmp_path):
+    # torchrun --tee keeps each rank's stderr under <log dir>/<run id>/attempt_<n>/<rank>/.
+    for rank, text in (("0", "Iter(test) [8/8]\n"), ("1", "step 3\n\nterminate called without an active exception\n")):
+        folder = tmp_path / "job_x" / "attempt_0" / rank
+        folder.mkdir(parents=True)
+        (folder / "stderr.log").write_text(text)
+    words = distributed.last_words(tmp_path, lines=1)
+    assert "rank 1's last output" in words and words.endswith("terminate called without an active exception")
+    assert "step 3" not in words and "rank 0's last output" in words
+    assert distributed.last_words(tmp_path / "none") == ""
