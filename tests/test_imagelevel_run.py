@@ -118,17 +118,22 @@ def test_guso_registration_runs_and_scores_the_planted_transforms(base):
     assert float(registration_rmse(gt, gt, 64).max()) < 1e-9  # the exact transform scores 0
 
 
-def test_guso_registration_beats_the_identity_transform_in_the_smoke_schedule(base):
-    """A tiny CNN in the task's own smoke settings (stride-4 features, 150 iterations) lands far
-    closer than the identity transform, the chance baseline of registration."""
+@pytest.mark.parametrize("backbone", ["resnet50-tiny", "skysense-tiny", "mars-tiny"])
+def test_guso_registration_beats_the_identity_transform_in_the_smoke_schedule(base, backbone):
+    """Each tiny backbone (CNN, SkySense's Swin-V2 with SAR as RGB, MaRS's two encoders) in the
+    task's own smoke settings (stride-4 features, 150 iterations) lands far closer than the
+    identity transform, the chance baseline of registration (measured: 0.7-0.94 px vs 4.33)."""
     info = get_catalog().tasks.get("guso-reg")
-    root = guso.write_fixture(base / "guso-default")  # the fixture the smoke suite uses
+    root = base / "guso-default"  # the fixture the smoke suite uses
+    if not root.is_dir():
+        guso.write_fixture(root)
     smoke = {k: str(v) for k, v in info.smoke_options.items()}
-    row, work = run(base, "resnet50-tiny", "guso-reg", root, "guso-smoke", max_iters=info.smoke_iters,
+    row, work = run(base, backbone, "guso-reg", root, f"guso-smoke-{backbone}", max_iters=info.smoke_iters,
                     lr=float(smoke.pop("lr")), options=smoke)
     metrics = json.loads((work / "metrics.json").read_text())
     assert row["status"] == "ok", row["error"]
-    assert metrics["registration/RMSE"] < 0.6 * metrics["registration/RMSE_identity"]
+    assert metrics["registration/RMSE"] < 0.4 * metrics["registration/RMSE_identity"]
+    assert metrics["registration/success_rate"] >= 75
 
 
 def test_guso_translation_improves_on_the_untrained_decoder(base):

@@ -7,8 +7,11 @@ no benchmark defines one:
    ``forward_all`` see both at once and return per-modality maps (after their cross-modal
    attention); other backbones taking ``sar`` encode it alone; RGB-only backbones get the SAR
    image repeated to three channels (adapter ``sar-as-rgb``, recorded in the row);
-2. the map at stride ``feature_stride`` (task option, 8; else the finest) of each is projected
-   (1x1 conv, one per image) and L2-normalised; a local cost volume (SAR cells within
+2. the map at stride ``feature_stride`` (task option, 8; else the finest) of each image is turned
+   into a descriptor by two 3x3 convolutions (GELU between; one pair per image) and
+   L2-normalised. A 1x1 projection was tried first: it matched for a ResNet, but the tiny Swin-V2
+   encoders' stride-4 tokens (one per 4x4 patch) stayed at the identity's error, while the 3x3
+   pair, by pooling each token's neighbours, took all three tiny backbones far below it; a local cost volume (SAR cells within
    ``search_px`` of the same position, zero-padded) with a learned temperature gives, for every
    optical cell, a softmax over displacements, and its expectation within one cell of the peak
    a soft correspondence (SAR position, pixels);
@@ -164,6 +167,12 @@ def robust_affine(src: Tensor, dst: Tensor, weight: Tensor, scale: float, iters:
     return h
 
 
+def descriptor(in_channels: int, channels: int) -> nn.Sequential:
+    """The head's per-image descriptor: two 3x3 convolutions with a GELU between."""
+    return nn.Sequential(nn.Conv2d(in_channels, channels, 3, padding=1), nn.GELU(),
+                         nn.Conv2d(channels, channels, 3, padding=1))
+
+
 @MODELS.register_module(name="RSBRegistrationModel")
 class RegistrationModel(BaseModel):
     def __init__(self, backbone: dict, sar_input: str, level: int, stride: int, in_channels: int,
@@ -177,8 +186,8 @@ class RegistrationModel(BaseModel):
             raise ValueError(f"sar_input {sar_input!r}: expected 'joint', 'sar' or 'sar-as-rgb'")
         self.sar_input, self.level, self.stride = sar_input, level, stride
         self.radius = max(1, math.ceil(search_px / stride))
-        self.proj_opt = nn.Conv2d(in_channels, channels, 1)
-        self.proj_sar = nn.Conv2d(in_channels, channels, 1)
+        self.proj_opt = descriptor(in_channels, channels)
+        self.proj_sar = descriptor(in_channels, channels)
         self.log_temperature = nn.Parameter(torch.tensor(np.log(20.0), dtype=torch.float32))
 
     def features(self, opt: Tensor, sar: Tensor) -> tuple[Tensor, Tensor]:
