@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -176,6 +177,30 @@ def test_guso_fixture_plants_exact_transforms(tmp_path):
     assert torch.allclose(map_points(hc, p - 5), map_points(h, p) - 5)
 
 
+def test_translation_reads_the_sar_resampled_into_the_optical_frame(tmp_path):
+    """With ``align``, a pair's SAR is moved into the optical frame by its H: it then lines up
+    with the scene's backscatter, which the raw, warped SAR does not."""
+    from PIL import Image
+
+    from rsbench_imagelevel.registration import LoadPair
+
+    rng = np.random.default_rng(3)
+    _, backscatter = guso.scene(64, rng)
+    h = guso.random_affine(64, rng, max_angle=10, max_shift=4)
+    sar = guso.sar_from(backscatter, h, rng)
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "0_opt.png")
+    Image.fromarray((sar * 255).astype(np.uint8)).save(tmp_path / "0_sar.png")
+    row = dict(data_root=str(tmp_path), opt="0_opt.png", sar="0_sar.png", id="0", H=h.tolist())
+    aligned = LoadPair(64, align=True).transform(dict(row))
+    raw = LoadPair(64).transform(dict(row))
+    assert "H" not in aligned["data_samples"] and "H" in raw["data_samples"]
+    inside = aligned["inputs"]["sar"][0].numpy() > 0
+
+    def corr(image):
+        return np.corrcoef(image[inside], np.log(backscatter[inside]))[0, 1]
+    assert corr(aligned["inputs"]["sar"][0].numpy()) > corr(raw["inputs"]["sar"][0].numpy()) + 0.3  # 0.60 vs 0.17
+
+
 def test_guso_missing_h_and_bad_h_are_named(tmp_path):
     root = guso.write_fixture(tmp_path, counts=dict(train=1, val=1, test=1))
     (root / "val" / "1_H.txt").write_text("1 0\n0 1\n")
@@ -184,7 +209,7 @@ def test_guso_missing_h_and_bad_h_are_named(tmp_path):
     (root / "val" / "1_H.txt").unlink()
     with pytest.raises(DataLayoutError, match=r"1_H.txt: ground-truth homography missing"):
         guso.check(root)
-    guso.check_translation(root)  # translation does not need H
+    assert "H" not in guso.check_translation(root)["samples"]["val"][0]  # translation reads H only if there
     (root / "test" / "2_sar.png").unlink()
     with pytest.raises(DataLayoutError, match=r"2_sar.png: image missing"):
         guso.check_translation(root)

@@ -9,7 +9,9 @@ fixture)::
     <split>/{id}_opt.png   optical RGB
     <split>/{id}_sar.png   SAR (grey or RGB PNG; the first channel is used)
     <split>/{id}_H.txt     3x3 homography H_0to1 (whitespace separated) mapping an optical pixel
-                           (x, y, 1) to SAR pixel coordinates; registration only
+                           (x, y, 1) to SAR pixel coordinates; required for registration;
+                           translation, where it is present, first resamples the SAR into the
+                           optical frame with it, since translation is scored pixel to pixel
 
 with ``<split>`` in train / val / test. Images must be square, equal in size, and at least the
 task's crop (``img_size``).
@@ -52,7 +54,9 @@ def image_size(path: Path) -> tuple[int, int]:
         raise DataLayoutError(f"{path}: unreadable image ({exc})") from exc
 
 
-def check(root: Path, with_h: bool = True) -> dict[str, Any]:
+def check(root: Path, with_h: bool | None = True) -> dict[str, Any]:
+    """The pairs of each split; ``with_h``: the homography is required (True), ignored (False) or
+    read where present (None)."""
     root = Path(root)
     samples: dict[str, list[dict[str, Any]]] = {}
     size = None
@@ -73,28 +77,48 @@ def check(root: Path, with_h: bool = True) -> dict[str, Any]:
                 raise DataLayoutError(f"{folder / i}_opt.png: {w}x{h} px; expected a square image")
             size = size or w
             entry: dict[str, Any] = dict(id=i, opt=f"{split}/{i}_opt.png", sar=f"{split}/{i}_sar.png", size=w)
-            if with_h:
+            if with_h or (with_h is None and (folder / f"{i}_H.txt").is_file()):
                 entry["H"] = read_h(folder / f"{i}_H.txt")
             samples[split].append(entry)
     return {"root": str(root), "samples": samples, "size": size, "classes": []}
 
 
 def check_translation(root: Path) -> dict[str, Any]:
-    return check(root, with_h=False)
+    return check(root, with_h=None)
 
 
 # -- fixture ------------------------------------------------------------------------------
-def scene(size: int, rng: np.random.Generator) -> np.ndarray:
-    """A synthetic optical scene (H, W, 3) in [0, 1]: blocks ('buildings') on smooth terrain."""
+#: Land-cover materials of the fixture scenes: (optical RGB in [0, 1], mean SAR backscatter in
+#: [0, 1]). The backscatter is neither the luminance nor its inverse (bright roofs, dark water and
+#: roads, vegetation in between), so SAR -> optical is learnable from context, not from a
+#: brightness map, and optical and SAR structure must be matched across radiometries.
+MATERIALS = (
+    ((0.25, 0.45, 0.20), 0.35),  # vegetation
+    ((0.70, 0.60, 0.45), 0.20),  # bare soil
+    ((0.10, 0.20, 0.35), 0.03),  # water
+    ((0.30, 0.30, 0.32), 0.10),  # asphalt
+    ((0.65, 0.30, 0.25), 0.90),  # tiled roof
+    ((0.60, 0.60, 0.62), 0.70),  # concrete roof
+)
+
+
+def scene(size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A synthetic scene: optical RGB (H, W, 3) and SAR backscatter (H, W), both in [0, 1].
+    Smooth vegetation/soil terrain carrying blocks (fields, ponds, roads, buildings) of the
+    :data:`MATERIALS`, each block's colour jittered a little."""
     yy, xx = np.mgrid[0:size, 0:size] / size
-    base = 0.4 + 0.15 * np.sin(2 * np.pi * (rng.uniform(1, 3) * xx + rng.uniform(0, 1))) * np.cos(
-        2 * np.pi * rng.uniform(1, 3) * yy)
-    img = np.repeat(base[..., None], 3, axis=2) * rng.uniform(0.7, 1.0, 3)
+    mix = 0.5 + 0.5 * np.sin(2 * np.pi * (rng.uniform(1, 3) * xx + rng.uniform(0, 1))) * np.cos(
+        2 * np.pi * rng.uniform(1, 3) * yy)  # 1: vegetation, 0: bare soil
+    (veg, veg_sar), (soil, soil_sar) = MATERIALS[0], MATERIALS[1]
+    optical = mix[..., None] * np.array(veg) + (1 - mix[..., None]) * np.array(soil)
+    backscatter = mix * veg_sar + (1 - mix) * soil_sar
     for _ in range(int(size * size / 180)):
         h, w = rng.integers(size // 16, size // 5, 2)
         y, x = rng.integers(0, size - h), rng.integers(0, size - w)
-        img[y:y + h, x:x + w] = rng.uniform(0.1, 1.0, 3)
-    return np.clip(img, 0, 1)
+        colour, sar = MATERIALS[rng.integers(len(MATERIALS))]
+        optical[y:y + h, x:x + w] = np.array(colour) + rng.uniform(-0.05, 0.05, 3)
+        backscatter[y:y + h, x:x + w] = sar
+    return np.clip(optical, 0, 1), backscatter
 
 
 def random_affine(size: int, rng: np.random.Generator, max_angle: float = 10.0, max_shift: float = 4.0) -> np.ndarray:
@@ -110,24 +134,30 @@ def random_affine(size: int, rng: np.random.Generator, max_angle: float = 10.0, 
     return h
 
 
-def sar_from(optical: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The SAR image of a scene: pixel q of SAR shows optical point H^-1 q (bilinear), with a
-    different radiometry (inverted, squared luminance) and multiplicative speckle."""
-    size = optical.shape[0]
-    lum = optical @ np.array([0.3, 0.5, 0.2])
-    sar_look = (1 - lum) ** 2
+#: The fixture's SAR PNGs show backscatter in decibels over this range (a quick-look scaling),
+#: so speckle, multiplicative in intensity, is additive in the image.
+DB_RANGE = (-25.0, 0.0)
+
+
+def sar_from(backscatter: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The SAR image of a scene in [0, 1]: pixel q shows the backscatter at optical point H^-1 q
+    (bilinear; none outside the scene) under multiplicative speckle (gamma, 8 looks), in
+    decibels scaled from :data:`DB_RANGE` to [0, 1]."""
+    size = backscatter.shape[0]
     inv = np.linalg.inv(h)
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
     pts = inv @ np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size)])
     px, py = pts[0] / pts[2], pts[1] / pts[2]
     x0, y0 = np.clip(np.floor(px).astype(int), 0, size - 2), np.clip(np.floor(py).astype(int), 0, size - 2)
     fx, fy = np.clip(px - x0, 0, 1), np.clip(py - y0, 0, 1)
-    val = (sar_look[y0, x0] * (1 - fx) * (1 - fy) + sar_look[y0, x0 + 1] * fx * (1 - fy)
-           + sar_look[y0 + 1, x0] * (1 - fx) * fy + sar_look[y0 + 1, x0 + 1] * fx * fy)
+    val = (backscatter[y0, x0] * (1 - fx) * (1 - fy) + backscatter[y0, x0 + 1] * fx * (1 - fy)
+           + backscatter[y0 + 1, x0] * (1 - fx) * fy + backscatter[y0 + 1, x0 + 1] * fx * fy)
     outside = (px < 0) | (px > size - 1) | (py < 0) | (py > size - 1)
     val[outside] = 0.0
     speckle = rng.gamma(8.0, 1 / 8.0, val.shape)
-    return np.clip(val * speckle, 0, 1).reshape(size, size)
+    db = 10 * np.log10(np.maximum(val * speckle, 1e-6))
+    low, high = DB_RANGE
+    return np.clip((db - low) / (high - low), 0, 1).reshape(size, size)
 
 
 def write_fixture(out: Path, seed: int = 0, size: int = 64, counts: dict[str, int] | None = None,
@@ -137,13 +167,13 @@ def write_fixture(out: Path, seed: int = 0, size: int = 64, counts: dict[str, in
     out = Path(out)
     rng = np.random.default_rng(seed)
     n = 0
-    for split, k in (counts or dict(train=48, val=8, test=16)).items():
+    for split, k in (counts or dict(train=96, val=8, test=16)).items():
         folder = out / split
         folder.mkdir(parents=True, exist_ok=True)
         for _ in range(k):
-            opt = scene(size, rng)
+            opt, backscatter = scene(size, rng)
             h = random_affine(size, rng)
-            sar = sar_from(opt, h, rng)
+            sar = sar_from(backscatter, h, rng)
             Image.fromarray((opt * 255).astype(np.uint8)).save(folder / f"{n}_opt.png")
             Image.fromarray((np.repeat(sar[..., None], 3, axis=2) * 255).astype(np.uint8)).save(folder / f"{n}_sar.png")
             np.savetxt(folder / f"{n}_H.txt", h, fmt="%.10f")

@@ -136,6 +136,8 @@ class TranslationTask(RegistrationTask):
                      work_dir: Path) -> dict[str, Any]:
         cfg = super().build_config(spec, backbone, data, work_dir)
         fed = ["sar"] if self.sar_input() == "sar" else ["hr"]
+        for loader in ("train_dataloader", "test_dataloader"):  # SAR into the optical frame (guso.py)
+            cfg[loader]["dataset"]["pipeline"] = [dict(type="RSBLoadPair", size=data["crop"], align=True)]
         cfg["model"] = dict(type="RSBTranslationModel", sar_input=self.sar_input(),
                             backbone=self.backbone_config(spec, backbone) | {"in_modalities": fed},
                             in_channels=list(backbone.out_channels))
@@ -170,7 +172,6 @@ class TranslationTask(RegistrationTask):
             pred = read_rgb8(path, int(row["size"]))
             with Image.open(root / row["opt"]) as img:
                 target = np.asarray(img.convert("RGB"))
-            value, structure, image = score_pair(pred, target, crop)
-            sample.update(psnr=value, ssim=structure, pred=image)
+            sample.update(score_pair(pred, target, crop))
 
         return read

@@ -123,10 +123,12 @@ def tasks() -> list[TaskInfo]:
             builder="rsbench_imagelevel.guso_tasks:TranslationTask", metric="PSNR",
             metric_definition=("PSNR (dB, headline) = mean over test pairs of 10 log10(1 / MSE) of the predicted vs "
                                "the true optical image in [0, 1]; SSIM also reported (Gaussian 11x11, sigma 1.5, "
-                               "K1 0.01, K2 0.03, valid window positions, channel mean). Input: the SAR image only"),
+                               "K1 0.01, K2 0.03, valid window positions, channel mean); chance baseline PSNR_flat / "
+                               "SSIM_flat: each target's own mean colour as a flat image. Input: the SAR image only, "
+                               "resampled into the optical frame where the pair has a ground-truth H"),
             modalities={"hr": ("R", "G", "B"), "sar": ("SAR",)}, splits=("val", "test"), default_split="test",
             options=dict(img_size=512, search_px=64, epochs=20, batch_size=8, lr=5e-4),
-            smoke_iters=40, smoke_options=dict(img_size=64, batch_size=8, lr=2e-3),
+            smoke_iters=300, smoke_options=dict(img_size=64, batch_size=8, lr=2e-3),
             evaluation_of=("mars",),
         ),
         TaskInfo(

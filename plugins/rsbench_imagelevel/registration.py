@@ -92,16 +92,26 @@ class PairDataset(BaseDataset):
 
 @TRANSFORMS.register_module(name="RSBLoadPair")
 class LoadPair(BaseTransform):
-    """Centre-crop ``size`` px of both images (the check refused smaller ones); adjust ``H``."""
+    """Centre-crop ``size`` px of both images (the check refused smaller ones); adjust ``H``.
 
-    def __init__(self, size: int) -> None:
-        self.size = int(size)
+    ``align``: a pair with a ground-truth ``H`` has its SAR resampled into the optical frame
+    first (SAR at ``H x`` for optical pixel ``x``, bilinear, 0 outside) and ``H`` dropped, for
+    tasks that compare the two pixel to pixel (translation)."""
+
+    def __init__(self, size: int, align: bool = False) -> None:
+        self.size, self.align = int(size), bool(align)
 
     def transform(self, results: dict[str, Any]) -> dict[str, Any]:
         root = Path(results["data_root"])
         opt = np.asarray(Image.open(root / results["opt"]).convert("RGB"), dtype=np.float32)
         sar = np.asarray(Image.open(root / results["sar"]), dtype=np.float32)
         sar = sar[..., 0] if sar.ndim == 3 else sar
+        if self.align and "H" in results:
+            import cv2
+
+            sar = cv2.warpPerspective(sar, np.array(results["H"], dtype=np.float64), sar.shape[::-1],
+                                      flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0.0)
+            results = {k: v for k, v in results.items() if k != "H"}
         o = (opt.shape[0] - self.size) // 2
         opt, sar = opt[o:o + self.size, o:o + self.size], sar[o:o + self.size, o:o + self.size]
         out = dict(inputs=dict(opt=torch.from_numpy(opt.transpose(2, 0, 1).copy()),

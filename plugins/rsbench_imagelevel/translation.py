@@ -11,7 +11,9 @@ Metrics on [0, 1] images (data range 1), averaged over test pairs:
 
 * PSNR = 10 log10(1 / MSE), MSE over all pixels and the 3 channels of a pair;
 * SSIM (Wang et al. 2004): Gaussian window 11x11, sigma 1.5, K1 = 0.01, K2 = 0.03, per channel,
-  over the valid (unpadded) window positions, averaged over positions and channels.
+  over the valid (unpadded) window positions, averaged over positions and channels;
+* ``PSNR_flat`` / ``SSIM_flat``, the chance baseline: both scores of each target's own mean
+  colour as a flat image, the best PSNR any prediction without structure can reach.
 
 External predictions (``rsbench score``; a run writes the same through ``RSBTranslationWriter``
 into its work dir's ``predictions/``): a folder of images named like the targets,
@@ -67,6 +69,12 @@ def ssim(pred: Tensor, target: Tensor, size: int = 11, sigma: float = 1.5) -> Te
     return s.flatten(1).mean(1)
 
 
+def flat_baseline(target: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-image PSNR and SSIM of (B, C, H, W) targets against their own mean colour."""
+    flat = target.mean(dim=(2, 3), keepdim=True).expand_as(target)
+    return psnr(flat, target), ssim(flat, target)
+
+
 @MODELS.register_module(name="RSBTranslationModel")
 class TranslationModel(BaseModel):
     def __init__(self, backbone: dict, sar_input: str, in_channels: Sequence[int], channels: int = 64,
@@ -107,8 +115,10 @@ class TranslationModel(BaseModel):
             assert data_samples is not None
             p, t = pred.detach().double(), target.double()
             image = (p * 255).round().to(torch.uint8).cpu()  # what the writer saves
-            return [dict(id=data_samples["id"][i], psnr=float(v), ssim=float(s), pred=image[i])
-                    for i, (v, s) in enumerate(zip(psnr(p, t), ssim(p, t)))]
+            flat_psnr, flat_ssim = flat_baseline(t)
+            return [dict(id=data_samples["id"][i], psnr=float(v), ssim=float(s), pred=image[i],
+                         psnr_flat=float(fv), ssim_flat=float(fs))
+                    for i, (v, s, fv, fs) in enumerate(zip(psnr(p, t), ssim(p, t), flat_psnr, flat_ssim))]
         raise ValueError(f"mode {mode!r}: expected 'tensor', 'loss' or 'predict'")
 
 
@@ -117,11 +127,11 @@ class TranslationMetric(BaseMetric):
     default_prefix = "translation"
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
-        self.results.extend((s["psnr"], s["ssim"]) for s in data_samples)
+        self.results.extend((s["psnr"], s["ssim"], s["psnr_flat"], s["ssim_flat"]) for s in data_samples)
 
     def compute_metrics(self, results: list) -> dict[str, float]:
-        values = torch.tensor(results, dtype=torch.float64)
-        return {"PSNR": float(values[:, 0].mean()), "SSIM": float(values[:, 1].mean())}
+        values = torch.tensor(results, dtype=torch.float64).mean(0)
+        return dict(zip(("PSNR", "SSIM", "PSNR_flat", "SSIM_flat"), map(float, values)))
 
 
 # -- external predictions -------------------------------------------------------------------
@@ -140,13 +150,16 @@ def read_rgb8(path: Path, size: int) -> np.ndarray:
     return np.asarray(img)
 
 
-def score_pair(pred: np.ndarray, target: np.ndarray, crop: int) -> tuple[float, float, Tensor]:
-    """PSNR, SSIM and the (3, crop, crop) uint8 prediction over the centre ``crop`` of two
-    (H, W, 3) uint8 images: the region and the scaling a run evaluates."""
+def score_pair(pred: np.ndarray, target: np.ndarray, crop: int) -> dict[str, Any]:
+    """The metric's sample fields (``psnr``, ``ssim``, their flat baselines and the (3, crop, crop)
+    uint8 ``pred``) over the centre ``crop`` of two (H, W, 3) uint8 images: the region and the
+    scaling a run evaluates."""
     o = (target.shape[0] - crop) // 2
     p, t = (torch.from_numpy(a[o:o + crop, o:o + crop].transpose(2, 0, 1).copy()) for a in (pred, target))
     pd, td = p[None].double() / 255, t[None].double() / 255
-    return float(psnr(pd, td)[0]), float(ssim(pd, td)[0]), p
+    flat_psnr, flat_ssim = flat_baseline(td)
+    return dict(psnr=float(psnr(pd, td)[0]), ssim=float(ssim(pd, td)[0]), pred=p,
+                psnr_flat=float(flat_psnr[0]), ssim_flat=float(flat_ssim[0]))
 
 
 @METRICS.register_module(name="RSBTranslationWriter")
