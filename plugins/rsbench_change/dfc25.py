@@ -21,6 +21,7 @@ import numpy as np
 
 from rsbench.errors import DataLayoutError
 from rsbench.fixtures import mark_fixture
+from rsbench.geotiff import write_geotiff
 from rsbench_change import synth
 from rsbench_change.io import check_same_grid, label_values, raster_shape
 
@@ -93,19 +94,12 @@ def damage_scene(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.nd
 
 def write_fixture(out: Path, seed: int = 0, size: int = 64) -> Path:
     """A tiny release: 8 train + 3 holdout ids with targets, 2 val ids without."""
-    import rasterio
-    from rasterio.transform import from_origin
-
     rng = np.random.default_rng(seed)
     root = Path(out) / FOLDER
 
     def tif(path: Path, arr: np.ndarray) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        arr = arr[..., None] if arr.ndim == 2 else arr
-        with rasterio.open(path, "w", driver="GTiff", height=arr.shape[0], width=arr.shape[1],
-                           count=arr.shape[2], dtype="uint8", crs="EPSG:4326",
-                           transform=from_origin(0, 0, 1e-5, 1e-5)) as dst:
-            dst.write(np.moveaxis(arr, -1, 0))
+        bands = arr if arr.ndim == 2 else np.moveaxis(arr, -1, 0)
+        write_geotiff(path, bands.astype(np.uint8), crs="EPSG:4326", gsd=1e-5)
 
     for name, ids, folder, with_target in (("train", TRAIN, "train", True), ("holdout", HOLDOUT, "train", True),
                                            ("val", VAL, "val", False)):

@@ -21,6 +21,7 @@ import numpy as np
 
 from rsbench.errors import DataLayoutError
 from rsbench.fixtures import mark_fixture
+from rsbench.geotiff import write_geotiff
 from rsbench_change import synth
 from rsbench_change.io import check_same_grid, label_values, raster_shape
 
@@ -106,9 +107,7 @@ TEST = ("brasilia", "montpellier", "norcia")
 def write_fixture(out: Path, seed: int = 0) -> Path:
     """A tiny OSCD: 6 train / 3 test cities of 64-80 px, 13 uint16 band tifs per date, planted
     changes in every band (reflectance x 10000 scale)."""
-    import rasterio
     from PIL import Image
-    from rasterio.transform import from_origin
 
     rng = np.random.default_rng(seed)
     out = Path(out)
@@ -123,10 +122,7 @@ def write_fixture(out: Path, seed: int = 0) -> Path:
                 d.mkdir(parents=True, exist_ok=True)
                 for c, band in enumerate(BANDS):
                     arr = (img[..., c] * 3000).astype(np.uint16)
-                    with rasterio.open(d / band_file(band), "w", driver="GTiff", height=size[0], width=size[1],
-                                       count=1, dtype="uint16", crs="EPSG:32631",
-                                       transform=from_origin(500000, 5000000, 10, 10)) as dst:
-                        dst.write(arr, 1)
+                    write_geotiff(d / band_file(band), arr, crs="EPSG:32631", origin=(500000, 5000000), gsd=10)
             (out / IMAGES / city / "dates.txt").write_text(f"date_1: 2016{3 + i % 6:02d}15\ndate_2: 2017{4 + i % 5:02d}20\n")
             cm = out / LABELS[split] / city / "cm"
             cm.mkdir(parents=True, exist_ok=True)

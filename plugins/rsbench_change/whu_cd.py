@@ -26,6 +26,7 @@ import numpy as np
 
 from rsbench.errors import DataLayoutError, SpecError
 from rsbench.fixtures import mark_fixture
+from rsbench.geotiff import write_geotiff
 from rsbench_change import synth
 from rsbench_change.io import TIF_SUFFIXES, check_same_grid, raster_shape, raster_values
 from rsbench_change.pairs import BINARY_CLASSES, LABEL_MAP, scan_pairs, write_pair
@@ -203,12 +204,6 @@ def write_official_fixture(out: Path, seed: int = 0, size: tuple[int, int] = (30
 
 def _write_tif(path: Path, arr: np.ndarray) -> None:
     """(H, W) or (H, W, C) uint8 as a tiled GeoTIFF on NZGD2000 / NZTM (the release's Christchurch grid)."""
-    import rasterio
-    from rasterio.transform import from_origin
-
-    arr = arr[..., None] if arr.ndim == 2 else arr
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(path, "w", driver="GTiff", height=arr.shape[0], width=arr.shape[1], count=arr.shape[2],
-                       dtype="uint8", crs="EPSG:2193", transform=from_origin(1570000.0, 5180000.0, 0.3, 0.3),
-                       compress="deflate") as dst:
-        dst.write(np.moveaxis(arr, -1, 0))
+    bands = arr if arr.ndim == 2 else np.moveaxis(arr, -1, 0)
+    write_geotiff(path, bands.astype(np.uint8), crs="EPSG:2193", origin=(1570000.0, 5180000.0), gsd=0.3,
+                  compress="deflate")

@@ -29,6 +29,7 @@ from PIL import Image, ImageDraw
 
 from rsbench.errors import DataLayoutError
 from rsbench.fixtures import mark_fixture
+from rsbench.geotiff import write_geotiff
 from rsbench_detection.annotations import BadSamples, image_size, require_dir
 from rsbench_detection.sardet import coco_samples
 
@@ -229,12 +230,8 @@ def write_fixture(out: Path, seed: int = 0, counts: tuple[int, int] = (12, 4), s
 
 
 def _write_merged(path: Path, rgb: np.ndarray, sar: np.ndarray) -> None:
-    import rasterio
-
-    stack = np.concatenate([rgb.astype(np.float32), sar[..., None]], axis=-1)
-    with rasterio.open(path, "w", driver="GTiff", width=stack.shape[1], height=stack.shape[0], count=4,
-                       dtype="float32") as dst:
-        dst.write(np.moveaxis(stack, -1, 0))
+    stack = np.concatenate([rgb.astype(np.float32), sar[..., None].astype(np.float32)], axis=-1)
+    write_geotiff(path, np.moveaxis(stack, -1, 0))
 
 
 # -- task ------------------------------------------------------------------------------------

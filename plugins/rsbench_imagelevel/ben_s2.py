@@ -27,6 +27,7 @@ import numpy as np
 
 from rsbench.errors import DataLayoutError
 from rsbench.fixtures import mark_fixture
+from rsbench.geotiff import write_geotiff
 
 S2_FOLDER = "BigEarthNet-v1.0"
 S1_FOLDER = "BigEarthNet-S1-v1.0"
@@ -175,13 +176,7 @@ FIXTURE_COUNTS = dict(train=57, val=19, test=38)
 
 
 def _write_tif(path: Path, array: np.ndarray, gsd: float) -> None:
-    import rasterio
-    from rasterio.transform import from_origin
-
-    h, w = array.shape
-    with rasterio.open(path, "w", driver="GTiff", height=h, width=w, count=1, dtype=array.dtype,
-                       crs="EPSG:32633", transform=from_origin(500000, 5800000, gsd, gsd)) as dst:
-        dst.write(array, 1)
+    write_geotiff(path, array, crs="EPSG:32633", origin=(500000, 5800000), gsd=gsd)
 
 
 def fixture_labels(index: int, rng: np.random.Generator) -> list[int]:

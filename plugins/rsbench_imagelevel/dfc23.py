@@ -24,6 +24,7 @@ import numpy as np
 
 from rsbench.errors import DataLayoutError
 from rsbench.fixtures import mark_fixture
+from rsbench.geotiff import write_geotiff
 
 SPLITS = ("train", "val", "test")
 BANDS = {"rgb": 3, "sar": 1, "height": 1}
@@ -135,14 +136,7 @@ def tile(size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, n
 
 
 def write_tif(path: Path, array: np.ndarray) -> None:
-    import rasterio
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():  # fixture tiles carry no georeference
-        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-        with rasterio.open(path, "w", driver="GTiff", width=array.shape[2], height=array.shape[1],
-                           count=array.shape[0], dtype=array.dtype) as dst:
-            dst.write(array)
+    write_geotiff(path, array)  # the tiles carry no georeference
 
 
 def write_fixture(out: Path, seed: int = 0, size: int = 64, counts: dict[str, int] | None = None) -> Path:

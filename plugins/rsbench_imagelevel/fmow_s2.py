@@ -21,6 +21,7 @@ import numpy as np
 
 from rsbench.errors import DataLayoutError
 from rsbench.fixtures import mark_fixture
+from rsbench.geotiff import write_geotiff
 
 FOLDER = "fmow-sentinel"
 CSVS = {"train": "train.csv", "val": "val.csv", "test": "test_gt.csv"}
@@ -106,9 +107,6 @@ def write_fixture(out: Path, seed: int = 0, per_split: dict[str, int] | None = N
     Each class has a fixed random 13-band spectrum; images are that spectrum times a random
     brightness plus noise, so the class is recoverable from band ratios.
     """
-    import rasterio
-    from rasterio.transform import from_origin
-
     counts = per_split or {"train": 3, "val": 1, "test": 1}
     root = Path(out) / FOLDER
     rng = np.random.default_rng(seed)
@@ -124,9 +122,8 @@ def write_fixture(out: Path, seed: int = 0, per_split: dict[str, int] | None = N
                 folder.mkdir(parents=True, exist_ok=True)
                 h, w = (int(v) for v in rng.integers(20, 33, 2))
                 data = 3000 * spectra[label][:, None, None] * rng.uniform(0.9, 1.1) + rng.normal(0, 60, (13, h, w))
-                with rasterio.open(folder / f"{stem}_{img}.tif", "w", driver="GTiff", height=h, width=w, count=13,
-                                   dtype="uint16", crs="EPSG:4326", transform=from_origin(10, 50, 1e-4, 1e-4)) as dst:
-                    dst.write(np.clip(data, 0, 10000).astype(np.uint16))
+                write_geotiff(folder / f"{stem}_{img}.tif", np.clip(data, 0, 10000).astype(np.uint16),
+                              crs="EPSG:4326", origin=(10, 50), gsd=1e-4)
                 lines.append(f'{cat},{loc},{img},2017-06-01T10:00:00Z,"POLYGON ((10 50, 10.001 50, 10.001 49.999, '
                              f'10 50))",/data/fmow-sentinel/{split}/{cat}/{stem}/{stem}_{img}.tif\n')
         (root / CSVS[split]).write_text("".join(lines))

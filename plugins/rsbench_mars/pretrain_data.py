@@ -32,6 +32,7 @@ import numpy as np
 
 from rsbench.errors import DataLayoutError
 from rsbench.fixtures import mark_fixture
+from rsbench.geotiff import write_geotiff
 
 FIXTURE_NAME = "mars-pretrain"
 RGB_MEAN = (87.01, 91.52, 83.51)
@@ -186,14 +187,7 @@ _SAR_DB = np.array([-14.0, -9.0, -24.0, 2.0, -20.0])
 
 
 def _write(path: Path, array: np.ndarray) -> None:
-    import rasterio
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    c, h, w = array.shape
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-        with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=c, dtype=array.dtype) as dst:
-            dst.write(array)
+    write_geotiff(path, array)
 
 
 def write_fixture(out: Path, seed: int = 0, pairs: int = 16, size: int = 64) -> Path:

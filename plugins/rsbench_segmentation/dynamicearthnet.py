@@ -39,6 +39,7 @@ import numpy as np
 
 from rsbench.errors import DataLayoutError
 from rsbench.fixtures import mark_fixture
+from rsbench.geotiff import write_geotiff
 from rsbench_segmentation import common
 
 CLASSES = ("impervious surface", "agriculture", "forest & other vegetation", "wetlands", "soil", "water")
@@ -269,16 +270,9 @@ FIXTURE_MONTHS = ("2018-03", "2019-07")
 
 
 def _write_tif(path: Path, data: np.ndarray, zone: str) -> None:
-    import rasterio
-    from rasterio.transform import from_origin
-
-    path.parent.mkdir(parents=True, exist_ok=True)
     number, hemi = int(zone[:-1]), zone[-1]
     crs = f"EPSG:{(32600 if hemi == 'N' else 32700) + number}"
-    with rasterio.open(path, "w", driver="GTiff", height=data.shape[1], width=data.shape[2], count=data.shape[0],
-                       dtype=data.dtype, crs=crs, transform=from_origin(500000, 4400000, 3.0, 3.0),
-                       compress="lzw") as dst:
-        dst.write(data)
+    write_geotiff(path, data, crs=crs, origin=(500000, 4400000), gsd=3.0, compress="lzw")
 
 
 def _scene(cube: str, zone: str) -> str:
