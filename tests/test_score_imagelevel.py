@@ -118,17 +118,18 @@ def test_registration_missing_ids_are_counted(base, guso_root, tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("id,h00,h01\n0,1,0\n", r"line 1: header 'id,h00,h01'; expected a header 'id,h00,"),
-    ("id,a00,a01,a02,a10,a11,a12\n0,1,0,0,0,1\n", r"line 2: 6 fields; expected 7"),
-    ("id,a00,a01,a02,a10,a11,a12\n0,1,0,0,0,1,0\n\n0,1,0,0,0,1,0\n", r"line 4: id '0' appears twice"),
-    ("id,a00,a01,a02,a10,a11,a12\n0,1,0,x,0,1,0\n", r"line 2: could not convert .*expected numbers"),
-    ("id,a00,a01,a02,a10,a11,a12\n0,1,0,nan,0,1,0\n", r"line 2: non-finite value"),
-    ("", r"line 1: header ''"),
+    ("id,h00,h01\n0,1,0\n", r"1: header 'id,h00,h01'; expected a header 'id,h00,"),
+    ("id,a00,a01,a02,a10,a11,a12\n0,1,0,0,0,1\n", r"2: 6 field\(s\); the header has 7"),
+    ("id,a00,a01,a02,a10,a11,a12\n0,1,0,0,0,1,0\n\n0,1,0,0,0,1,0\n", r"4: id '0' again \(first on line 2\)"),
+    ("id,a00,a01,a02,a10,a11,a12\n0,1,0,x,0,1,0\n", r"2: could not convert .*expected numbers"),
+    ("id,a00,a01,a02,a10,a11,a12\n0,1,0,nan,0,1,0\n", r"2: non-finite value"),
+    ("id,a00,a01,a02,a10,a11,a12\n,1,0,0,0,1,0\n", r"2: empty id"),
+    ("", r"1: header ''"),
 ])
 def test_malformed_registration_csv_names_file_and_line(base, guso_root, tmp_path, text, message):
     path = tmp_path / "bad.csv"
     path.write_text(text)
-    with pytest.raises(PredictionError, match=rf"bad\.csv, {message}"):
+    with pytest.raises(PredictionError, match=rf"bad\.csv:{message}"):
         score_predictions("guso-reg", guso_root, path, "reg-bad", results_dir=base / "results",
                           work_dir=base / "score" / "reg-bad", options=CROP48)
 

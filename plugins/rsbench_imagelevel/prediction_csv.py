@@ -29,7 +29,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,26 +112,33 @@ def read_table(path: Path, classes: Sequence[str], multilabel: bool) -> Table:
                 ([f"repeated {show(repeated)}"] if repeated else [])
             raise PredictionError(f"{path}:1: the score columns must name each of the {len(classes)} classes "
                                   f"exactly once; {'; '.join(problems)}")
-    rows: dict[str, Any] = {}
+    rows = {sid: _parse(fields, layout, columns, classes, multilabel, where, header)
+            for sid, fields, where in id_rows(path, reader, len(header))}
+    return Table(path, layout, rows)
+
+
+def id_rows(path: Path, reader: Any, width: int) -> Iterator[tuple[str, list[str], str]]:
+    """The data rows of a per-id prediction CSV whose header ``reader`` (a ``csv.reader``) has
+    consumed: ``(id, the other fields, "file:line")`` for each non-blank row, after checking it
+    has the header's ``width`` fields, an id, and an id not seen before."""
     first_line: dict[str, int] = {}
     try:
         for row in reader:
-            line = reader.line_num
             if not row or all(not c.strip() for c in row):
                 continue
+            line = reader.line_num
             where = f"{path}:{line}"
-            if len(row) != len(header):
-                raise PredictionError(f"{where}: {len(row)} field(s); the header has {len(header)}")
+            if len(row) != width:
+                raise PredictionError(f"{where}: {len(row)} field(s); the header has {width}")
             sid = row[0].strip()
             if not sid:
                 raise PredictionError(f"{where}: empty id")
-            if sid in rows:
+            if sid in first_line:
                 raise PredictionError(f"{where}: id {sid!r} again (first on line {first_line[sid]})")
             first_line[sid] = line
-            rows[sid] = _parse(row[1:], layout, columns, classes, multilabel, where, header)
+            yield sid, row[1:], where
     except csv.Error as exc:
         raise PredictionError(f"{path}:{reader.line_num}: not CSV ({exc})") from exc
-    return Table(path, layout, rows)
 
 
 def _parse(fields: list[str], layout: str, columns: list[int], classes: list[str], multilabel: bool,

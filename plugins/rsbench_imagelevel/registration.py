@@ -300,29 +300,21 @@ def read_transforms(path: Path) -> dict[str, np.ndarray]:
     is never scored on a silently dropped or misread row."""
     import csv
 
+    from rsbench_imagelevel.prediction_csv import id_rows
+
     expected = f"a header 'id,{','.join(H_COLUMNS)}' or 'id,{','.join(AFFINE_COLUMNS)}'"
     try:
-        rows = list(csv.reader(path.read_text(encoding="utf-8-sig").splitlines()))
+        reader = csv.reader(path.read_text(encoding="utf-8-sig").splitlines())
+        header = tuple(c.strip() for c in next(reader, []))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise PredictionError(f"{path}: unreadable ({exc}); expected a CSV with {expected}") from exc
-    header = tuple(c.strip() for c in rows[0]) if rows else ()
     if header not in (("id", *H_COLUMNS), ("id", *AFFINE_COLUMNS)):
-        raise PredictionError(f"{path}, line 1: header {','.join(header)!r}; expected {expected}")
+        raise PredictionError(f"{path}:1: header {','.join(header)!r}; expected {expected}")
     affine = header[1:] == AFFINE_COLUMNS
     out: dict[str, np.ndarray] = {}
-    for line, row in enumerate(rows[1:], start=2):
-        if not any(c.strip() for c in row):
-            continue
-        where = f"{path}, line {line}"
-        if len(row) != len(header):
-            raise PredictionError(f"{where}: {len(row)} fields; expected {len(header)} ({','.join(header)})")
-        key = row[0].strip()
-        if not key:
-            raise PredictionError(f"{where}: empty id")
-        if key in out:
-            raise PredictionError(f"{where}: id {key!r} appears twice")
+    for key, fields, where in id_rows(path, reader, len(header)):
         try:
-            values = np.array([float(v) for v in row[1:]], dtype=np.float64)
+            values = np.array([float(v) for v in fields], dtype=np.float64)
         except ValueError as exc:
             raise PredictionError(f"{where}: {exc}; expected numbers in {','.join(header[1:])}") from exc
         if not np.isfinite(values).all():
