@@ -19,8 +19,8 @@ import shutil
 import subprocess
 import sys
 import traceback
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rsbench.errors import RsbenchError, SpecError
@@ -77,8 +77,8 @@ def launch(spec: RunSpec, run: _Run, cfg: dict[str, Any], imports: Sequence[str]
     # Each rank's output is also kept in LOGS (--tee), so a rank killed by a signal, which
     # leaves no ERROR file, is still named with its last words.
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={spec.nproc}",
-           f"--log-dir={logs}", "--tee=3", "-m", "rsbench.distributed", str(work_dir), "--progress" if show_progress else "--no-progress",
-           *(["--verbose"] if verbose else [])]
+           f"--log-dir={logs}", "--tee=3", "-m", "rsbench.distributed", str(work_dir),
+           "--progress" if show_progress else "--no-progress", *(["--verbose"] if verbose else [])]
     shown = show_progress or verbose  # the workers' output goes to the terminal, else only errors are kept
     proc = subprocess.run(cmd, env=env, stdout=None if shown else subprocess.DEVNULL,
                           stderr=None if shown else subprocess.PIPE, text=True)

@@ -54,7 +54,8 @@ def pretrain(model: str, data: str, out: str, steps: int, max_steps: int | None,
     settings = PretrainSettings(model=model, data=data, out=out, steps=steps, max_steps=max_steps,
                                 batch_size=batch_size, lr=lr, weight_decay=weight_decay, clip_grad=clip_grad,
                                 warmup=warmup, seed=seed, save_every=save_every, device=device,
-                                num_workers=num_workers, work_dir=work_dir, objective_options=parse_options(options, json_values=True))
+                                num_workers=num_workers, work_dir=work_dir,
+                                objective_options=parse_options(options, json_values=True))
     result = run_pretraining(settings, show_progress=not as_json, write_fixture=fixture)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))

@@ -165,9 +165,9 @@ class ChangeDetectionTask(Task):
             for s in data["train"]:
                 raw = read_raster(s["label"], s.get("window"))[..., 0]
                 if label_map:  # label values -> classes; values mapped to ignore (255) are not counted
-                    for value, cls in label_map.items():
+                    for label_value, cls in label_map.items():
                         if cls < n:
-                            counts[cls] += int(np.count_nonzero(raw == value))
+                            counts[cls] += int(np.count_nonzero(raw == label_value))
                 else:
                     ids = raw.astype(np.int64).ravel()
                     counts += np.bincount(ids[(ids >= 0) & (ids < n)], minlength=n)

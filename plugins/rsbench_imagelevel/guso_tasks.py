@@ -25,6 +25,8 @@ class RegistrationTask(Task):
     # live in the root registries, which every scope falls back to.
     default_scope = "mmpretrain"
     imports = ("mmpretrain.models", "rsbench_imagelevel.registration")
+    #: Resample each SAR into its optical frame by the pair's H before use (``RSBLoadPair``'s ``align``).
+    align_pairs = False
 
     def check_data(self, root: Path, spec: RunSpec) -> dict[str, Any]:
         opts = spec.with_options(dict(self.info.options))
@@ -58,7 +60,8 @@ class RegistrationTask(Task):
 
         def dataset(name: str) -> dict[str, Any]:
             return dict(type="RSBPairDataset", data_root=data["root"], ann_file=str(ann / f"{name}.json"),
-                        serialize_data=False, pipeline=[dict(type="RSBLoadPair", size=data["crop"])])
+                        serialize_data=False, pipeline=[dict(type="RSBLoadPair", size=data["crop"],
+                                                 **({"align": True} if self.align_pairs else {}))])
 
         return dict(
             default_scope=self.default_scope,
@@ -131,13 +134,12 @@ class TranslationTask(RegistrationTask):
     ``in_modalities=['sar']``; an RGB-only backbone gets the ``sar-as-rgb`` adapter."""
 
     imports = ("mmpretrain.models", "rsbench_imagelevel.registration", "rsbench_imagelevel.translation")
+    align_pairs = True  # translation is scored pixel to pixel (guso.py)
 
     def build_config(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any],
                      work_dir: Path) -> dict[str, Any]:
         cfg = super().build_config(spec, backbone, data, work_dir)
         fed = ["sar"] if self.sar_input() == "sar" else ["hr"]
-        for loader in ("train_dataloader", "test_dataloader"):  # SAR into the optical frame (guso.py)
-            cfg[loader]["dataset"]["pipeline"] = [dict(type="RSBLoadPair", size=data["crop"], align=True)]
         cfg["model"] = dict(type="RSBTranslationModel", sar_input=self.sar_input(),
                             backbone=self.backbone_config(spec, backbone) | {"in_modalities": fed},
                             in_channels=list(backbone.out_channels))
