@@ -52,6 +52,10 @@ class BackboneInfo:
     family: str = "baseline"
     description: str = ""
     input_rule: str = "H and W multiples of 32"
+    #: Input rules as data (``rsbench.input_rules``): the smallest H and W the backbone accepts
+    #: for its first (spatial) modality, and the multiple H and W should be; 0/1: no rule.
+    min_input_size: int = 0
+    input_multiple: int = 1
     temporal: bool = False
     tiny: bool = False
     #: Input size used by contract tests and the meta-device count.
@@ -91,6 +95,10 @@ class DatasetInfo:
     checker: str  # "pkg.mod:fn" -> fn(root: Path) -> dict summary, raises DataLayoutError
     fixture: str  # "pkg.mod:fn" -> fn(out: Path, seed: int = 0) -> Path
     citation: str = ""
+    #: ``"pkg.mod:attr"`` of the dataset's archive recipe (``rsbench data prepare`` and
+    #: ``rsbench data fixture --archives``): the files its providers distribute and how they
+    #: unpack into ``layout``; empty when not written yet.
+    archives: str = ""
 
     def check(self, root: Any) -> dict[str, Any]:
         return load_object(self.checker)(root)
@@ -125,6 +133,9 @@ class TaskInfo:
     #: Modalities a boolean option adds, ``{option: {modality: bands}}``: e.g. a SAR dataset's
     #: band replicated to R,G,B (``sar_as_rgb``) so that RGB baselines can be evaluated on it.
     option_modalities: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+    #: ``"pkg.mod:attr"`` of the task's protocol card (``rsbench.protocol_card.ProtocolCard``):
+    #: every fine-tuning setting with its source; empty when the task has none yet.
+    card: str = ""
 
     def import_builder(self) -> Any:
         return load_object(self.builder)

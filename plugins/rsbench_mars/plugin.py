@@ -37,6 +37,7 @@ BACKBONES = [
         input_rule="{'hr': (B,3,H,W), 'sar': (B,1,H,W)}, equal H, W, multiples of 32; pretrained at "
                    "512x512 (multiples of 256 avoid window padding); one modality alone when declared with "
                    "in_modalities (missing_modality='intra_only'|'placeholder' decides how)",
+        input_multiple=32,
         test_size=64,
     ),
     BackboneInfo(
@@ -55,6 +56,7 @@ BACKBONES = [
                     "for tests and the demo",
         input_rule="{'hr': (B,3,H,W), 'sar': (B,1,H,W)}, equal H, W, multiples of 32; built for 64x64",
         tiny=True,
+        input_multiple=32,
         test_size=64,
     ),
 ]

@@ -33,6 +33,8 @@ BACKBONES = [
             "+ fusion 24x1024 308M + geo prototypes 4096x100x1024 419M + inject/pyramid 17M"
         ),
         input_rule=RULE.format(m=225, w=8),
+        min_input_size=225,
+        input_multiple=32,
         temporal=True,
         test_size=256,
     ),
@@ -51,6 +53,8 @@ BACKBONES = [
         description="SkySense HR branch alone (Swin-V2-H, 655M): what the official iSAID/DIOR configs use; "
                     "the released skysense_model_backbone_hr.pth loads with no missing key",
         input_rule="H, W >= 225 (at least one 8-token window at stride 32), multiples of 32 advised",
+        min_input_size=225,
+        input_multiple=32,
         test_size=256,
     ),
     BackboneInfo(
@@ -67,6 +71,8 @@ BACKBONES = [
         pretrainer=PRETRAINER,
         description="SkySense structure at toy width (all three encoders, fusion, prototypes) for CPU tests",
         input_rule=RULE.format(m=33, w=2),
+        min_input_size=33,
+        input_multiple=32,
         temporal=True,
         tiny=True,
         test_size=64,
