@@ -4,7 +4,7 @@ The package root stays light (no torch, no OpenMMLab) so that the CLI's listing 
 answer instantly; heavy modules are imported when a run starts.
 """
 
-from rsbench.catalog import BackboneInfo, BackbonePrefix, DatasetInfo, ExecutorInfo, ReportSectionInfo, TaskInfo
+from rsbench.catalog import BackboneInfo, BackbonePrefix, DatasetInfo, ExecutorInfo, TaskInfo
 from rsbench.hookspecs import hookimpl
 from rsbench.plugins import get_catalog, list_backbones, list_datasets, list_tasks
 
@@ -15,7 +15,6 @@ __all__ = [
     "BackbonePrefix",
     "DatasetInfo",
     "ExecutorInfo",
-    "ReportSectionInfo",
     "TaskInfo",
     "__version__",
     "get_catalog",

@@ -16,6 +16,13 @@ Contract (checked for every registered backbone by ``tests/test_backbone_contrac
 * ``forward_pooled(inputs)`` returns a ``(B, pooled_channels)`` vector for image-level heads;
 * ``checkpoint=`` loads weights-only state dicts after initialisation (``init_weights``),
   mapping official key names through ``map_checkpoint_keys``; ``strict`` reports mismatches;
+* ``encoder_checkpoints={part: path}`` loads one file per encoder (``--checkpoint PART=FILE``)
+  through ``load_part``; the parts a backbone has are ``checkpoint_parts`` (plus
+  ``checkpoint_part_aliases``), any other part is a :class:`CheckpointError` naming them;
+* ``weight_accounting()`` says how many parameters (elements) were set from files and how many
+  are still at initialisation, and where; a backbone builds only the modules on its forward path
+  for the run (``in_modalities``), so every parameter counts. When weights were given and some
+  stay at initialisation, ``init_weights`` warns (:class:`InitialisedWeightsWarning`);
 * ``frozen=True`` stops gradients and keeps the backbone in eval mode (frozen/linear protocols);
 * ``in_modalities`` names the modalities a run will feed (a subset of ``modalities``), so a
   multi-modal backbone knows by configuration, never by accident, that one is absent;
@@ -28,6 +35,8 @@ Contract (checked for every registered backbone by ``tests/test_backbone_contrac
 from __future__ import annotations
 
 import functools
+import logging
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any
@@ -39,8 +48,15 @@ from mmengine.model import BaseModule
 from torch import Tensor
 from torch.nn.modules.batchnorm import _NormBase
 
-from rsbench.checkpoint import KeyReport, load_into, read_state_dict
-from rsbench.errors import RsbenchError
+from rsbench.checkpoint import KeyReport, load_into, loaded_from, read_state_dict
+from rsbench.errors import CheckpointError, RsbenchError
+
+#: How many module prefixes ``weight_accounting`` names.
+MAX_MODULES = 8
+
+
+class InitialisedWeightsWarning(UserWarning):
+    """Weights were given, yet backbone parameters on the forward path are still at initialisation."""
 
 
 class RSBackbone(BaseModule):
@@ -50,6 +66,9 @@ class RSBackbone(BaseModule):
     pooled_channels: int = 0
     #: Whether ``set_grad_checkpointing`` turned activation checkpointing on.
     grad_checkpointing: bool = False
+    #: Parts ``encoder_checkpoints`` may name (one file per encoder), and other names for them.
+    checkpoint_parts: tuple[str, ...] = ()
+    checkpoint_part_aliases: Mapping[str, str] = {}
 
     def __init__(
         self,
@@ -57,6 +76,7 @@ class RSBackbone(BaseModule):
         strict: bool = True,
         frozen: bool = False,
         in_modalities: Sequence[str] | None = None,
+        encoder_checkpoints: Mapping[str, str] | None = None,
         init_cfg: Any = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -64,7 +84,11 @@ class RSBackbone(BaseModule):
         self.strict = strict
         self.frozen = frozen
         self.in_modalities = tuple(in_modalities) if in_modalities else None
+        #: ``part -> path`` as given; :meth:`part_checkpoints` checks the names.
+        self.encoder_checkpoint_paths = {str(k): str(v) for k, v in (encoder_checkpoints or {}).items() if v}
         self.key_report: KeyReport | None = None
+        #: Every file loaded into this backbone, in order (``weight_accounting()['sources']``).
+        self.weight_sources: list[str] = []
 
     # -- inputs -----------------------------------------------------------------
     def primary(self, inputs: Tensor | Mapping[str, Any]) -> Tensor:
@@ -104,14 +128,97 @@ class RSBackbone(BaseModule):
     def load_checkpoint(self, path: str, strict: bool | None = None) -> KeyReport:
         state = self.map_checkpoint_keys(read_state_dict(path))
         self.key_report = load_into(self, state, strict=self.strict if strict is None else strict,
-                                    source=f"checkpoint {path}")
+                                    source=f"checkpoint {path}", path=str(path))
+        self.weight_sources.append(str(path))
         return self.key_report
 
+    def part_checkpoints(self) -> dict[str, str]:
+        """``encoder_checkpoints`` with aliases resolved; a part this backbone does not have is
+        a :class:`CheckpointError` naming the parts it has."""
+        parts = tuple(self.checkpoint_parts)
+        aliases = dict(self.checkpoint_part_aliases)
+        out: dict[str, str] = {}
+        for given, path in self.encoder_checkpoint_paths.items():
+            part = aliases.get(given, given)
+            if part not in parts:
+                if parts:
+                    names = ", ".join(list(parts) + [f"{a} (= {p})" for a, p in aliases.items()])
+                    has = f"it has the parts {names}"
+                else:
+                    has = "it has no per-encoder parts; give its whole state dict as --checkpoint FILE"
+                raise CheckpointError(
+                    f"--checkpoint {given}={path}: {type(self).__name__} has no part {given!r}; {has}"
+                )
+            if part in out:
+                raise CheckpointError(f"--checkpoint {given}={path}: part {part!r} is given twice")
+            out[part] = path
+        return out
+
+    def load_part(self, part: str, path: str) -> KeyReport:
+        """Load one encoder's file (``--checkpoint PART=FILE``); backbones with
+        ``checkpoint_parts`` override this."""
+        raise CheckpointError(f"{type(self).__name__} declares part {part!r} but does not load parts")
+
     def init_weights(self) -> None:
+        parts = self.part_checkpoints()  # names checked before anything is loaded
         super().init_weights()
         if self.checkpoint:
             self.load_checkpoint(self.checkpoint)
+        for part, path in parts.items():
+            self.load_part(part, path)
         self._apply_freeze()
+        self.warn_if_initialised()
+
+    # -- weights accounting ---------------------------------------------------------
+    def _module_prefix(self, name: str) -> str:
+        """The top-level module holding parameter ``name`` (two levels for a ModuleDict, e.g.
+        ``encoders.hr``)."""
+        parts = name.split(".")
+        child = getattr(self, parts[0], None)
+        if isinstance(child, nn.ModuleDict) and len(parts) > 2:
+            return ".".join(parts[:2])
+        return parts[0] if len(parts) > 1 else name
+
+    def weight_accounting(self) -> dict[str, Any]:
+        """Parameters (elements) set from checkpoint files (``loaded``) and still at
+        initialisation (``initialised``), the top-level modules holding the latter (at most
+        eight) and the files loaded (``sources``). Every built module counts: a backbone builds
+        only the modules on its forward path for the run."""
+        loaded = initialised = 0
+        modules: list[str] = []
+        sources = list(dict.fromkeys(self.weight_sources))
+        for name, param in self.named_parameters():
+            source = loaded_from(param)
+            if source is None:
+                initialised += param.numel()
+                prefix = self._module_prefix(name)
+                if prefix not in modules:
+                    modules.append(prefix)
+            else:
+                loaded += param.numel()
+                if source not in sources:
+                    sources.append(source)
+        return dict(loaded=loaded, initialised=initialised, initialised_modules=modules[:MAX_MODULES],
+                    sources=sources)
+
+    def warn_if_initialised(self) -> dict[str, Any]:
+        """Warn (``warnings`` and the mmengine log) when weights were given but backbone
+        parameters on the forward path are still at initialisation; returns the accounting."""
+        acc = self.weight_accounting()
+        given = bool(self.checkpoint or self.encoder_checkpoint_paths or acc["sources"])
+        if given and acc["initialised"]:
+            total = acc["loaded"] + acc["initialised"]
+            message = (
+                f"{type(self).__name__}: {acc['initialised']:,} of {total:,} backbone parameters on the "
+                f"forward path are still at initialisation (random) although weights were given "
+                f"({', '.join(acc['sources']) or 'none loaded'}); modules: "
+                f"{', '.join(acc['initialised_modules'])}"
+            )
+            warnings.warn(message, InitialisedWeightsWarning, stacklevel=3)
+            from mmengine.logging import print_log
+
+            print_log(message, logger="current", level=logging.WARNING)
+        return acc
 
     def _apply_freeze(self) -> None:
         if self.frozen:

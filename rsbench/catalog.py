@@ -103,8 +103,9 @@ class DatasetInfo:
     def check(self, root: Any) -> dict[str, Any]:
         return load_object(self.checker)(root)
 
-    def write_fixture(self, out: Any, seed: int = 0) -> Any:
-        return load_object(self.fixture)(out, seed=seed)
+    def write_fixture(self, out: Any, seed: int = 0, **kwargs: Any) -> Any:
+        """Write the fixture; ``kwargs`` pick a variant the writer offers (``layout="v2"``)."""
+        return load_object(self.fixture)(out, seed=seed, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -157,14 +158,7 @@ class ExecutorInfo:
     description: str = ""
 
 
-@dataclass(frozen=True)
-class ReportSectionInfo:
-    name: str
-    builder: str
-    description: str = ""
-
-
-T = TypeVar("T", BackboneInfo, BackbonePrefix, DatasetInfo, TaskInfo, ExecutorInfo, ReportSectionInfo)
+T = TypeVar("T", BackboneInfo, BackbonePrefix, DatasetInfo, TaskInfo, ExecutorInfo)
 
 
 class Registry(Generic[T]):
@@ -212,9 +206,6 @@ class Catalog:
     datasets: Registry[DatasetInfo] = field(default_factory=lambda: Registry("dataset"))
     tasks: Registry[TaskInfo] = field(default_factory=lambda: Registry("task"))
     executors: Registry[ExecutorInfo] = field(default_factory=lambda: Registry("executor"))
-    report_sections: Registry[ReportSectionInfo] = field(
-        default_factory=lambda: Registry("report section")
-    )
 
     def backbone(self, name: str) -> BackboneInfo:
         """Look up a backbone by name, or through its prefix family (``timm:<model>``)."""

@@ -62,13 +62,30 @@ def read_state_dict(path: str | Path, prefixes: Iterable[str] = ("backbone.", "m
     return state
 
 
+#: Attribute set on a parameter that :func:`load_into` filled from a file (its value names the
+#: file), so a backbone can tell loaded from still-initialised weights however it was loaded.
+LOADED_FROM = "_rsbench_loaded_from"
+
+
+def loaded_from(param: Any) -> str | None:
+    """The file a parameter was set from by :func:`load_into`, or ``None`` (still initialised)."""
+    return getattr(param, LOADED_FROM, None)
+
+
 @dataclass
 class KeyReport:
-    """How a state dict matched a module."""
+    """How a state dict matched a module.
+
+    ``loaded`` are the module's keys set from the file; ``not_used`` are keys of the file left
+    out on purpose (parts of modules this run does not build, pretraining-only entries): they
+    are reported, never an error.
+    """
 
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     shape_mismatch: list[str] = field(default_factory=list)
+    loaded: list[str] = field(default_factory=list)
+    not_used: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -81,20 +98,33 @@ class KeyReport:
             if keys:
                 more = f" (+{len(keys) - limit} more)" if len(keys) > limit else ""
                 parts.append(f"{len(keys)} {label}: {', '.join(keys[:limit])}{more}")
-        return "; ".join(parts) or "all keys matched"
+        text = "; ".join(parts) or "all keys matched"
+        if self.not_used:
+            more = f" (+{len(self.not_used) - limit} more)" if len(self.not_used) > limit else ""
+            text += f"; {len(self.not_used)} not used: {', '.join(self.not_used[:limit])}{more}"
+        return text
 
 
-def load_into(module: Any, state: Mapping[str, Any], strict: bool = True, source: str = "checkpoint") -> KeyReport:
-    """Load ``state`` into ``module``; with ``strict`` any mismatch is a :class:`CheckpointError`."""
+def load_into(module: Any, state: Mapping[str, Any], strict: bool = True, source: str = "checkpoint",
+              *, path: str | None = None, not_used: Iterable[str] = (), fresh: Iterable[str] = ()) -> KeyReport:
+    """Load ``state`` into ``module``; with ``strict`` any mismatch is a :class:`CheckpointError`.
+
+    Every parameter set from ``state`` is marked with the file it came from (``path``, else
+    ``source``; see :func:`loaded_from`); ``not_used`` (keys the caller left out on purpose)
+    goes into the report as it is. Module keys under a ``fresh`` prefix (new modules that no
+    file of this kind holds) are not missing when absent; they stay at initialisation.
+    """
     own = module.state_dict()
+    fresh = tuple(fresh)
     report = KeyReport(
-        missing=sorted(k for k in own if k not in state),
+        missing=sorted(k for k in own if k not in state and not (fresh and k.startswith(fresh))),
         unexpected=sorted(k for k in state if k not in own),
         shape_mismatch=sorted(
             f"{k} {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
             for k in own
             if k in state and tuple(state[k].shape) != tuple(own[k].shape)
         ),
+        not_used=sorted(not_used),
     )
     if strict and not report.clean:
         raise CheckpointError(
@@ -102,5 +132,11 @@ def load_into(module: Any, state: Mapping[str, Any], strict: bool = True, source
             "(pass strict=False / --no-strict-load to load the matching part)"
         )
     bad = {s.split(" ", 1)[0] for s in report.shape_mismatch}
-    module.load_state_dict({k: v for k, v in state.items() if k in own and k not in bad}, strict=False)
+    fitting = {k: v for k, v in state.items() if k in own and k not in bad}
+    module.load_state_dict(fitting, strict=False)
+    report.loaded = sorted(fitting)
+    params = dict(module.named_parameters(remove_duplicate=False))
+    for key in fitting:
+        if key in params:
+            setattr(params[key], LOADED_FROM, str(path or source))
     return report

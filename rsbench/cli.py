@@ -22,7 +22,7 @@ from rich.table import Table
 from rsbench import __version__
 from rsbench.errors import RsbenchError
 from rsbench.plugins import get_catalog, get_host
-from rsbench.spec import parse_options
+from rsbench.spec import parse_checkpoints, parse_options
 
 console = Console()
 err_console = Console(stderr=True)
@@ -79,7 +79,9 @@ def _default_data_root(task: str) -> str | None:
 @click.option("--backbone", "-b", required=True, help="Backbone name (rsbench list backbones) or timm:<model>.")
 @click.option("--task", "-t", required=True, help="Evaluation name (rsbench list tasks).")
 @click.option("--data-root", type=click.Path(), help=f"Dataset folder in its official layout (default: ${DATA_ENV}/<dataset>).")
-@click.option("--checkpoint", type=click.Path(), help="Backbone weights (.pth/.safetensors), loaded weights-only.")
+@click.option("--checkpoint", "checkpoints", multiple=True, metavar="[PART=]FILE",
+              help="Backbone weights (.pth/.safetensors), loaded weights-only; PART=FILE loads one encoder's "
+                   "file (SkySense hr=, s2=, s1=; MaRS rgb=, sar=), repeatable.")
 @click.option("--no-strict-load", is_flag=True, help="Load the matching part of a checkpoint instead of failing.")
 @click.option("--protocol", default="finetune", show_default=True, help="finetune | frozen | linear")
 @click.option("--split", help="Evaluation split (default: the task's).")
@@ -105,7 +107,7 @@ def _default_data_root(task: str) -> str | None:
               help="contiguous | auto (channels-last where convolutions dominate) | channels_last.")
 @click.option("--json", "as_json", is_flag=True, help="Print the leaderboard row as JSON.")
 @click.option("--verbose", "-v", is_flag=True, help="Show mmengine's log.")
-def run(backbone: str, task: str, data_root: str | None, checkpoint: str | None, no_strict_load: bool,
+def run(backbone: str, task: str, data_root: str | None, checkpoints: tuple[str, ...], no_strict_load: bool,
         protocol: str, split: str | None, seed: int, max_iters: int | None, batch_size: int | None,
         lr: float | None, work_dir: str | None, device: str, options: tuple[str, ...], results: str,
         force: bool, feature_cache: bool, feature_cache_dtype: str, track: str | None, precision: str,
@@ -114,8 +116,9 @@ def run(backbone: str, task: str, data_root: str | None, checkpoint: str | None,
     from rsbench.runner import run_evaluation
     from rsbench.spec import RunSpec
 
+    checkpoint, parts = parse_checkpoints(checkpoints)
     spec = RunSpec(backbone=backbone, task=task, data_root=data_root or _default_data_root(task),
-                   checkpoint=checkpoint, strict_load=not no_strict_load, split=split, protocol=protocol,
+                   checkpoint=checkpoint, encoder_checkpoints=parts, strict_load=not no_strict_load, split=split, protocol=protocol,
                    max_iters=max_iters, batch_size=batch_size, lr=lr, seed=seed, device=device,
                    work_dir=work_dir, options=parse_options(options), feature_cache=feature_cache,
                    feature_cache_dtype=feature_cache_dtype, track=tuple(_csv(track)), precision=precision,
@@ -211,7 +214,9 @@ def suite(suite_name: str, backbones: str, seeds: str, protocols: str | None, da
     for task in dict.fromkeys(tasks):
         if task not in catalog.tasks:
             continue
-        if smoke:
+        if smoke and dry_run:
+            roots[task] = "<generated fixture>"  # a dry run writes nothing
+        elif smoke:
             from rsbench.fixtures import ensure_fixture
 
             roots[task] = str(ensure_fixture(task))
@@ -225,6 +230,10 @@ def suite(suite_name: str, backbones: str, seeds: str, protocols: str | None, da
                    device=device, work_root=Path(work_root), track=_csv(track), nproc=nproc)
     if specs:
         specs[0].validate()  # a bad --track or --nproc fails before anything runs
+    if specs and not dry_run:
+        from rsbench.devices import check_device
+
+        check_device(device, nproc)  # --device cuda without a GPU: one sentence, no row
     if dry_run:
         table = Table(title=f"suite {loaded.name}: {len(specs)} evaluations", title_justify="left")
         for col in ("task", "backbone", "protocol", "seed", "options", "data_root"):
@@ -259,13 +268,17 @@ def leaderboard_(results: str, as_json: bool) -> None:
         _emit_json(json.loads(table_frame.to_json(orient="records")))
         return
     table = Table(title=f"leaderboard ({len(table_frame)} groups)", title_justify="left")
-    for col in ("task", "backbone", "protocol", "metric", "n", "mean", "std", "ci", "paper", "delta"):
+    for col in ("task", "split", "backbone", "protocol", "precision", "metric", "n", "mean", "std", "ci", "paper",
+                "delta"):
         table.add_column(col)
     for r in table_frame.to_dict("records"):
         paper = "" if r["paper"] is None or r["paper"] != r["paper"] else f"{r['paper']:.2f}"
+        if not paper and r.get("paper_note"):
+            paper = "n/a"  # a paper number exists, for another setting (the report says which)
         delta = "" if r["delta"] is None or r["delta"] != r["delta"] else f"{r['delta']:+.2f}"
-        table.add_row(r["task"], r["backbone"], r["protocol"], r["metric"], str(r["n"]), f"{r['mean']:.2f}",
-                      f"{r['std']:.2f}", f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}]", paper, delta)
+        table.add_row(r["task"], str(r.get("split", "")), r["backbone"], r["protocol"], str(r.get("precision") or "fp32"),
+                      r["metric"], str(r["n"]), f"{r['mean']:.2f}", f"{r['std']:.2f}",
+                      f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}]", paper, delta)
     console.print(table)
     console.print("wrote " + ", ".join(str(p) for p in written.values()))
 
@@ -367,6 +380,10 @@ def info(kind: str, name: str, count: bool, as_json: bool) -> None:
     else:
         record = catalog.datasets.get(name)
         data = asdict(record)
+        if record.archives:
+            from rsbench.data_prepare import describe
+
+            data["archives"] = describe(record)
     if as_json:
         _emit_json(data)
         return
@@ -390,15 +407,52 @@ def data() -> None:
 
 
 @data.command("fixture")
-@click.argument("task")
+@click.argument("name")
 @click.option("--out", required=True, type=click.Path(), help="Folder to write the fixture into.")
 @click.option("--seed", default=0, show_default=True, type=int)
-def data_fixture(task: str, out: str, seed: int) -> None:
-    """Write a tiny dataset in TASK's official layout (deterministic, with a learnable signal)."""
+@click.option("--archives", is_flag=True,
+              help="Write it as the providers' archives (names and nesting as published), for `data prepare`.")
+@click.option("--variant", help="With --archives: which of the dataset's download variants (rsbench info dataset).")
+@click.option("--layout", help="Another release layout the dataset has, e.g. v2 (BigEarthNet reBEN).")
+def data_fixture(name: str, out: str, seed: int, archives: bool, variant: str | None, layout: str | None) -> None:
+    """Write a tiny copy of NAME (a task or a dataset) in its official layout (deterministic,
+    with a learnable signal), or as its providers' archives."""
     catalog = get_catalog()
-    dataset = catalog.datasets.get(catalog.tasks.get(task).dataset)
-    path = dataset.write_fixture(Path(out), seed=seed)
+    dataset = (catalog.datasets.get(name) if name in catalog.datasets
+               else catalog.datasets.get(catalog.tasks.get(name).dataset))
+    if archives:
+        from rsbench.data_prepare import write_archive_fixture
+
+        if layout:
+            raise RsbenchError("--layout with --archives: the archives hold the layout their recipe's variant names")
+        path = write_archive_fixture(dataset, Path(out), seed=seed, variant=variant)
+        console.print(f"wrote {dataset.title} fixture as its providers' archives to {path}")
+        return
+    if variant:
+        raise RsbenchError("--variant needs --archives")
+    path = dataset.write_fixture(Path(out), seed=seed, **({"layout": layout} if layout else {}))
     console.print(f"wrote {dataset.title} fixture to {path}")
+
+
+@data.command("prepare")
+@click.argument("dataset")
+@click.option("--from", "downloads", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Folder holding the archives as downloaded (never modified).")
+@click.option("--out", required=True, type=click.Path(), help="The dataset root to write (the layout `data check` reads).")
+@click.option("--link", default="copy", show_default=True, type=click.Choice(["copy", "hardlink", "symlink"]),
+              help="For downloads already unpacked: copy, hard-link or symlink their files.")
+@click.option("--variant", help="Which download variant to read (default: the one whose files are present).")
+@click.option("--no-verify", is_flag=True, help="Skip the published checksums.")
+def data_prepare(dataset: str, downloads: str, out: str, link: str, variant: str | None, no_verify: bool) -> None:
+    """Unpack DATASET's downloaded archives into its official layout; idempotent and resumable,
+    ends with `data check`."""
+    from rsbench.data_prepare import prepare
+
+    summary = prepare(get_catalog().datasets.get(dataset), Path(downloads), Path(out), link=link,
+                      verify=not no_verify, variant=variant, console=err_console)
+    for action in summary["actions"]:
+        console.print(f"  {action}")
+    console.print(f"[green]ok[/] {dataset} ({summary['variant']}) prepared and checked under {summary['root']}")
 
 
 @data.command("check")

@@ -37,8 +37,8 @@ def run_demo(backbones: Sequence[str], suite: str, results: Path | None, force: 
 def show(table_frame, results: Path, console: Console) -> None:  # type: ignore[no-untyped-def]
     table = Table(title=f"demo leaderboard ({results}) — fixture data: a demonstration, not results",
                   title_justify="left")
-    for col in ("family", "task", "backbone", "metric", "value"):
+    for col in ("family", "task", "split", "backbone", "metric", "value"):
         table.add_column(col)
     for r in table_frame.to_dict("records"):
-        table.add_row(r["family"], r["task"], r["backbone"], r["metric"], f"{r['mean']:.2f}")
+        table.add_row(r["family"], r["task"], str(r.get("split", "")), r["backbone"], r["metric"], f"{r['mean']:.2f}")
     console.print(table)

@@ -23,10 +23,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rsbench.errors import RsbenchError, SpecError
+from rsbench.errors import RsbenchError
 
 if TYPE_CHECKING:
-    from rsbench.runner import _Run
+    from rsbench.runner import RunRecord
     from rsbench.spec import RunSpec
 
 CONFIG = "dist_config.pkl"
@@ -49,17 +49,11 @@ def configure(cfg: dict[str, Any], nproc: int, device: str) -> dict[str, Any]:
     return dict(cfg, launcher="pytorch", model_wrapper_cfg=wrapper, env_cfg=env, rsbench_nproc=nproc)
 
 
-def launch(spec: RunSpec, run: _Run, cfg: dict[str, Any], imports: Sequence[str], work_dir: Path,
+def launch(spec: RunSpec, run: RunRecord, cfg: dict[str, Any], imports: Sequence[str], work_dir: Path,
            show_progress: bool, verbose: bool) -> dict[str, Any]:
     """Run ``cfg`` (``runner.prepare``'s config of ``spec``; ``imports``: the task's modules) on
     ``spec.nproc`` processes; return the test metrics of rank 0. Raises with the first failing
-    rank's error."""
-    if spec.device == "cuda":
-        import torch
-
-        available = torch.cuda.device_count()
-        if spec.nproc > available:
-            raise SpecError(f"--nproc {spec.nproc} with --device cuda: this machine has {available} GPU(s)")
+    rank's error. (``rsbench.devices.check_device`` has checked the GPUs.)"""
     for stale in [work_dir / RESULT, *work_dir.glob(ERROR.format(rank="*"))]:
         stale.unlink(missing_ok=True)
     with open(work_dir / CONFIG, "wb") as fh:
@@ -93,7 +87,7 @@ def launch(spec: RunSpec, run: _Run, cfg: dict[str, Any], imports: Sequence[str]
                            f"{proc.returncode} and no result in {work_dir}:\n{tail}{last_words(logs)}")
     with open(work_dir / RESULT, "rb") as fh:
         result = pickle.load(fh)
-    run.row["feature_cache"] = result["feature_cache"]
+    run.row.update(result["row"])
     run.worker_peak_mb = result["peak_mem_mb"]
     return result["metrics"]
 
@@ -117,23 +111,25 @@ def _worker(work_dir: Path, show_progress: bool, verbose: bool) -> None:
     import torch.distributed as dist
 
     from rsbench.provenance import peak_memory_mb
-    from rsbench.runner import _execute, _Run
+    from rsbench.runner import RunRecord, execute
     from rsbench.spec import RunSpec
 
     rank = int(os.environ["RANK"])
     spec = RunSpec.from_dict(json.loads((work_dir / "run_spec.json").read_text()))
-    run = _Run(spec, work_dir, record=lambda row: None)
+    run = RunRecord(spec, work_dir, record=lambda row: None)
     try:
         with open(work_dir / CONFIG, "rb") as fh:
             given = pickle.load(fh)
         run.row["feature_cache"] = given["feature_cache"]
         if spec.device == "cpu" and not dist.is_initialized():
             dist.init_process_group("gloo")  # mmengine's init_dist would call torch.cuda.set_device
-        metrics = _execute(given["cfg"], given["imports"], run, work_dir, show_progress and rank == 0, verbose)
+        metrics = execute(given["cfg"], given["imports"], run, work_dir, show_progress and rank == 0, verbose)
         if rank == 0:
             tmp = work_dir / (RESULT + ".tmp")
             with open(tmp, "wb") as fh:
-                pickle.dump(dict(metrics=metrics, feature_cache=run.row["feature_cache"],
+                fields = ("feature_cache", "device_name", "backbone_params_loaded", "backbone_params_random",
+                          "weights_warning")
+                pickle.dump(dict(metrics=metrics, row={k: run.row[k] for k in fields if k in run.row},
                                  peak_mem_mb=peak_memory_mb(spec.device)), fh)
             os.replace(tmp, work_dir / RESULT)
     except BaseException as exc:

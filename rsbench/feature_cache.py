@@ -91,11 +91,14 @@ def cache_key(backbone: Mapping[str, Any], dtype: str) -> str:
     """The backbone's identity: its config (minus what does not change features) and the bytes
     of its checkpoint."""
     ident = {k: v for k, v in backbone.items() if k not in ("frozen", "strict")}
+    from rsbench.checkpoint import sha256_file
+
     ckpt = backbone.get("checkpoint")
     if ckpt:
-        from rsbench.checkpoint import sha256_file
-
         ident["checkpoint_sha256"] = sha256_file(ckpt)
+    parts = backbone.get("encoder_checkpoints") or {}
+    if parts:
+        ident["encoder_checkpoints"] = {part: sha256_file(path) for part, path in sorted(parts.items())}
     ident["dtype"] = dtype
     ident["format"] = 1
     text = json.dumps(ident, sort_keys=True, default=str)

@@ -22,6 +22,12 @@ and in its ``pyproject.toml``::
 
     [project.entry-points.rsbench]
     my_plugin = "my_pkg.rsbench_plugin"
+
+A plugin that imports another plugin's modules declares it, by entry-point name, in a module
+attribute ``DEPENDS_ON = ("segmentation",)``. ``rsbench plugins`` shows the declarations, a
+cycle among them is reported as an error of each plugin in it, and a dependency that is blocked
+or missing is named on the dependent plugin (its own declarations stay available: a task that
+does not use the dependency keeps working).
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from rsbench.catalog import BackboneInfo, DatasetInfo, ExecutorInfo, ReportSectionInfo, TaskInfo
+    from rsbench.catalog import BackboneInfo, DatasetInfo, ExecutorInfo, TaskInfo
 
 PROJECT = "rsbench"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -63,7 +69,3 @@ def rsbench_register_tasks(register: Callable[[TaskInfo], None]) -> None:
 def rsbench_register_executors(register: Callable[[ExecutorInfo], None]) -> None:
     """Declare executors that run a grid of evaluations (local process pool, Ray, ...)."""
 
-
-@hookspec
-def rsbench_register_report_sections(register: Callable[[ReportSectionInfo], None]) -> None:
-    """Declare extra sections for ``rsbench report`` pages."""

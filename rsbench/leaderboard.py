@@ -18,14 +18,19 @@ from filelock import FileLock
 
 COLUMNS = (
     "run_id", "timestamp", "backbone", "checkpoint", "checkpoint_sha256", "task", "dataset",
-    "split", "protocol", "metric", "metric_definition", "value", "seed", "config_hash", "git_sha",
-    "versions", "wall_time_s", "peak_mem_mb", "gpu_hours", "device", "nproc", "status", "error",
-    "data_root", "fixture", "options", "adapter", "normalization", "work_dir", "feature_cache",
+    "split", "protocol", "precision", "metric", "metric_definition", "value", "seed", "run_key",
+    "config_hash", "card", "git_sha", "versions", "wall_time_s", "peak_mem_mb", "gpu_hours", "device",
+    "device_name", "nproc", "status", "error", "data_root", "fixture", "options", "adapter",
+    "normalization", "input_size", "work_dir", "feature_cache", "backbone_params_loaded", "backbone_params_random",
+    "weights_warning",
 )
 STATUSES = ("ok", "failed", "skipped")
 LEADERBOARD_NAME = "leaderboard.csv"
 #: Fields that identify an evaluation: an ``ok`` row with the same values is not run again.
-IDENTITY = ("backbone", "checkpoint_sha256", "task", "split", "protocol", "seed", "options", "config_hash")
+#: ``run_key`` (``rsbench.run_config``) covers every number-changing spec field, precision
+#: included, and the checkpoints' bytes; the rest keep the match readable.
+IDENTITY = ("backbone", "checkpoint_sha256", "task", "split", "protocol", "precision", "seed", "options",
+            "run_key")
 
 
 def _lock(path: Path) -> FileLock:

@@ -29,7 +29,6 @@ from rsbench.catalog import (
     DatasetInfo,
     ExecutorInfo,
     Registry,
-    ReportSectionInfo,
     TaskInfo,
 )
 from rsbench.errors import RsbenchError
@@ -49,6 +48,8 @@ class PluginRecord:
     distribution: str | None = None
     version: str | None = None
     hooks: list[str] = field(default_factory=list)
+    #: Plugins whose modules this one imports (its module's ``DEPENDS_ON``), by name.
+    depends_on: list[str] = field(default_factory=list)
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -100,10 +101,54 @@ def _load_modules(pm: pluggy.PluginManager) -> list[PluginRecord]:
         records.append(record)
         try:
             plugin = load()
+            record.depends_on = [str(d) for d in getattr(plugin, "DEPENDS_ON", ())]
             pm.register(plugin, name=name)
         except Exception as exc:  # a broken plugin must not take the others down
             record.error = _short_error(exc)
+    _check_dependencies(records, blocked)
     return records
+
+
+def _check_dependencies(records: list[PluginRecord], blocked: set[str]) -> None:
+    """Name a blocked, missing or failed dependency on the plugin that declares it, and
+    refuse cycles: each plugin on one gets the cycle as its error."""
+    by_name = {r.name: r for r in records}
+    for record in records:
+        for dep in record.depends_on:
+            if dep in blocked:
+                why = "is blocked (RSBENCH_BLOCK_PLUGINS)"
+            elif dep not in by_name:
+                why = "is not installed"
+            elif by_name[dep].error:
+                why = "failed to load"
+            else:
+                continue
+            note = f"needs plugin {dep!r}, which {why}; its tasks that use it will not run"
+            record.error = f"{record.error}; {note}" if record.error else note
+
+    def cycle_from(start: str) -> list[str] | None:
+        path, seen = [start], set()
+        stack = [(start, iter(by_name[start].depends_on))]
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                path.pop()
+                continue
+            if child == start:
+                return [*path, start]
+            if child in by_name and child not in seen and child not in path:
+                seen.add(child)
+                path.append(child)
+                stack.append((child, iter(by_name[child].depends_on)))
+        return None
+
+    for record in records:
+        cycle = cycle_from(record.name)
+        if cycle:
+            note = "dependency cycle " + " -> ".join(cycle)
+            record.error = f"{record.error}; {note}" if record.error else note
 
 
 _SPECS: dict[str, tuple[str, type, str]] = {
@@ -112,7 +157,6 @@ _SPECS: dict[str, tuple[str, type, str]] = {
     "rsbench_register_datasets": ("datasets", DatasetInfo, "register"),
     "rsbench_register_tasks": ("tasks", TaskInfo, "register"),
     "rsbench_register_executors": ("executors", ExecutorInfo, "register"),
-    "rsbench_register_report_sections": ("report_sections", ReportSectionInfo, "register"),
 }
 
 

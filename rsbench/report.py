@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from rsbench import leaderboard, report_plots
-from rsbench.aggregate import _setting_matches, summarize
+from rsbench.aggregate import EVALUATION, NO_PAPER, load_rows, read_paper, summarize
 
 PAPER_NAME = "paper_results.csv"
 PLOT_NAMES = ("heatmap.png", "ranks.png", "paper_scatter.png")
@@ -51,9 +52,21 @@ def _missing(x: Any) -> bool:
 
 def fmt(x: Any) -> str:
     """Up to 4 decimals, trailing zeros dropped: the CSV's own precision, so values compare exactly."""
-    if _missing(x):
+    if _missing(x) or x == "":
         return DASH
-    return f"{float(x) + 0.0:.4f}".rstrip("0").rstrip(".")
+    try:
+        return f"{float(x) + 0.0:.4f}".rstrip("0").rstrip(".")
+    except (TypeError, ValueError):
+        return str(x)
+
+
+def _number(x: Any) -> float | None:
+    """A finite float, or None (the page's sort key: missing values sort last)."""
+    try:
+        value = float(x)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _options_text(options: str) -> str:
@@ -67,20 +80,50 @@ def _options_text(options: str) -> str:
 
 
 def _label_evaluations(table: pd.DataFrame) -> pd.DataFrame:
-    """Name each evaluation ``task · protocol``, adding only the options (and metric) that tell variants apart."""
+    """Name each evaluation ``task · split · protocol``, adding what else tells a task's
+    evaluations apart (options, metric, precision, fixture or real data, metric definition, card),
+    and each model by its preset, adding the checkpoint where one preset ran with several."""
     table = table.copy()
     labels: dict[int, str] = {}
-    for (task, protocol), part in table.groupby(["task", "protocol"], sort=False):
-        variants = {o: (json.loads(o) if o else {}) for o in part["options"].unique()}
+    for task, part in table.groupby("task", sort=False):
+        variants = {o: _options(o) for o in part["options"].unique()}
         keys = sorted({k for v in variants.values() for k in v})
         differing = [k for k in keys if len({json.dumps(v.get(k), sort_keys=True) for v in variants.values()}) > 1]
-        several_metrics = part["metric"].nunique() > 1
+        varies = {c: part[c].astype(str).nunique() > 1
+                  for c in ("metric", "precision", "fixture", "metric_definition", "card")}
+        definitions = {d: f"metric definition {i + 1}" for i, d in
+                       enumerate(sorted(d for d in part["metric_definition"].astype(str).unique() if d))}
+        definitions[""] = "metric definition not recorded"
         for idx, r in part.iterrows():
-            extra = [f"{k}={variants[r['options']].get(k)}" for k in differing]
-            extra += [str(r["metric"])] if several_metrics else []
-            labels[idx] = f"{task} · {protocol}" + (f" · {', '.join(extra)}" if extra else "")
-    table["evaluation"] = pd.Series(labels)
+            chosen = variants[r["options"]]
+            extra = [f"{k}={chosen[k]}" if k in chosen else f"{k} unset" for k in differing]
+            extra += [str(r["metric"]) or "metric not recorded"] if varies["metric"] else []
+            extra += [str(r["precision"])] if varies["precision"] else []
+            extra += ["fixture data" if r["fixture"] else "real data"] if varies["fixture"] else []
+            extra += [definitions[str(r["metric_definition"])]] if varies["metric_definition"] else []
+            extra += [f"card {r['card'] or 'not recorded'}"] if varies["card"] else []
+            labels[idx] = " · ".join([str(task), str(r["split"]) or "split not recorded",
+                                      str(r["protocol"]) or "protocol not recorded", *extra])
+    table["evaluation"] = pd.Series(labels, dtype=object)
+    # a label shared by evaluations that still differ (e.g. options spelled differently) gets a number
+    ident = table[EVALUATION].astype(str).agg("\x1f".join, axis=1)
+    for label, part in table.groupby("evaluation", sort=False):
+        kinds = list(dict.fromkeys(ident[part.index]))
+        if len(kinds) > 1:
+            for idx in part.index:
+                table.loc[idx, "evaluation"] = f"{label} · variant {kinds.index(ident[idx]) + 1}"
+    shas = table.groupby("backbone")["checkpoint_sha256"].nunique()
+    table["model"] = [f"{b} @{str(c)[:10] or 'no checkpoint'}" if shas[b] > 1 else str(b)
+                      for b, c in zip(table["backbone"], table["checkpoint_sha256"], strict=True)]
     return table
+
+
+def _options(options: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(options) if options else {}
+    except json.JSONDecodeError:
+        return {"options": options}
+    return parsed if isinstance(parsed, dict) else {"options": options}
 
 
 def _higher_is_better(task: str) -> bool:
@@ -88,18 +131,6 @@ def _higher_is_better(task: str) -> bool:
 
     tasks = get_catalog().tasks
     return tasks.get(task).higher_is_better if task in tasks else True
-
-
-def _paper_row(paper: pd.DataFrame | None, task: str, backbone: str, metric: str, options: str) -> dict[str, Any] | None:
-    """The paper row ``aggregate.paper_value`` matched, for its source and verified flag."""
-    if paper is None or paper.empty:
-        return None
-    base = backbone.split("-tiny")[0]
-    rows = paper[(paper["task"] == task) & (paper["backbone"] == base) & (paper["metric"] == metric)]
-    for _, row in rows.iterrows():
-        if _setting_matches(str(row.get("setting", "") or ""), options):
-            return row.to_dict()
-    return None
 
 
 def _verified(row: dict[str, Any]) -> bool:
@@ -110,9 +141,9 @@ def _verified(row: dict[str, Any]) -> bool:
 @dataclass
 class ReportData:
     frame: pd.DataFrame  # every row of the leaderboard
-    table: pd.DataFrame  # summarize(), plus "evaluation" and paper source/verified
+    table: pd.DataFrame  # summarize(), plus "evaluation" and "model" labels
     evaluations: list[str]
-    means: pd.DataFrame  # backbone × evaluation
+    means: pd.DataFrame  # model × evaluation
     normalized: pd.DataFrame
     ranks: pd.DataFrame
     paper: pd.DataFrame | None
@@ -120,22 +151,17 @@ class ReportData:
 
 def collect(results_dir: Path) -> ReportData:
     """Read the leaderboard and paper numbers once and derive every table the report shows."""
-    frame = leaderboard.load_frame([results_dir / leaderboard.LEADERBOARD_NAME])
+    frame = load_rows(results_dir)
     table = summarize(results_dir)
-    paper_path = results_dir / PAPER_NAME
-    paper = pd.read_csv(paper_path, dtype=str, keep_default_na=False) if paper_path.exists() else None
+    paper = read_paper(results_dir / PAPER_NAME)
     if table.empty:
         empty = pd.DataFrame()
-        return ReportData(frame, table.assign(evaluation=[]), [], empty, empty, empty, paper)
+        return ReportData(frame, table.assign(evaluation=[], model=[]), [], empty, empty, empty, paper)
     table = _label_evaluations(table)
-    matches = [_paper_row(paper, r.task, r.backbone, r.metric, r.options) for r in table.itertuples()]
-    table["paper_source"] = [m.get("source", "") if m else "" for m in matches]
-    table["paper_setting"] = [m.get("setting", "") if m else "" for m in matches]
-    table["paper_verified"] = [_verified(m) if m else None for m in matches]
-    order = table.sort_values(["family", "task", "protocol", "evaluation"])["evaluation"].drop_duplicates()
+    order = table.sort_values(["family", "task", "split", "protocol", "evaluation"])["evaluation"].drop_duplicates()
     evaluations = list(order)
     # unstack, not pivot_table: an evaluation whose every mean is NaN must stay a column
-    means = (table.set_index(["backbone", "evaluation"])["mean"].astype(float)
+    means = (table.set_index(["model", "evaluation"])["mean"].astype(float)
              .groupby(level=[0, 1]).first().unstack().reindex(columns=evaluations))
     hib = {e: _higher_is_better(str(table.loc[table["evaluation"] == e, "task"].iloc[0])) for e in evaluations}
     normalized = means.copy()
@@ -151,30 +177,43 @@ def collect(results_dir: Path) -> ReportData:
 
 # -- tables ---------------------------------------------------------------------------------
 def _summary_cell(r: pd.Series, best: bool) -> Cell:
-    return Cell(("★ " if best else "") + f"{fmt(r['mean'])} ± {fmt(r['std'])}", value=float(r["mean"]),
+    return Cell(("★ " if best else "") + f"{fmt(r['mean'])} ± {fmt(r['std'])}", value=_number(r["mean"]),
                 note=f"CI [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}] · n={int(r['n'])}",
                 cls="best" if best else "", title=f"{r['metric']}; IQM {fmt(r['iqm'])}")
 
 
 def overall_table(data: ReportData) -> Table:
-    """Backbones × evaluations: mean ± std over seeds, CI and n below, best per column starred."""
+    """Models × evaluations: mean ± std over seeds, CI and n below, best per column starred."""
     rows = []
     mean_rank = data.ranks.mean(axis=1) if not data.ranks.empty else pd.Series(dtype=float)
-    for backbone in sorted(data.means.index):
-        row = [Cell(str(backbone))]
+    for model in sorted(data.means.index):
+        row = [Cell(str(model))]
         for e in data.evaluations:
-            hit = data.table[(data.table["backbone"] == backbone) & (data.table["evaluation"] == e)]
-            row.append(_summary_cell(hit.iloc[0], data.ranks.loc[backbone, e] == 1) if len(hit) else Cell(DASH))
-        row.append(Cell(fmt(mean_rank[backbone]), value=float(mean_rank[backbone])))
+            hit = data.table[(data.table["model"] == model) & (data.table["evaluation"] == e)]
+            row.append(_summary_cell(hit.iloc[0], data.ranks.loc[model, e] == 1) if len(hit) else Cell(DASH))
+        row.append(Cell(fmt(mean_rank.get(model)), value=_number(mean_rank.get(model))))
         rows.append(row)
     metrics = [str(data.table.loc[data.table["evaluation"] == e, "metric"].iloc[0]) for e in data.evaluations]
     headers = ["backbone", *(f"{e} ({m})" for e, m in zip(data.evaluations, metrics, strict=True)), "mean rank"]
     return Table("overall", "Overall: backbones × evaluations", headers, rows,
-                 "mean ± std over seeds; 95 % bootstrap CI of the mean and number of seeds below; ★ best per column.")
+                 "mean ± std over seeds; 95 % bootstrap CI of the mean and number of seeds below; ★ best per column. "
+                 "Each column is one task, split, protocol and setting: rows of different splits or precisions "
+                 "are never pooled.")
 
 
-FAMILY_HEADERS = ["task", "backbone", "protocol", "options", "metric", "n", "mean", "std", "IQM",
+FAMILY_HEADERS = ["task", "split", "backbone", "protocol", "options", "metric", "precision", "n", "mean", "std", "IQM",
                   "CI low", "CI high", "paper", "Δ paper", "data"]
+
+
+def _paper_cell(r: pd.Series, unverified_mark: bool = True) -> Cell:
+    """The published number on an exact match; on a near miss, say so (the reasons as a tooltip)."""
+    if _missing(r["paper"]):
+        if r["paper_note"]:
+            return Cell(NO_PAPER, cls="nopaper", title=str(r["paper_note"]))
+        return Cell(DASH)
+    unverified = r["paper_verified"] != "yes"
+    return Cell(fmt(r["paper"]) + (" †" if unverified and unverified_mark else ""), value=_number(r["paper"]),
+                cls="unverified" if unverified else "")
 
 
 def family_tables(data: ReportData) -> list[Table]:
@@ -183,41 +222,51 @@ def family_tables(data: ReportData) -> list[Table]:
     best = {(e, b) for e in data.evaluations for b in data.ranks.index[data.ranks[e] == 1]} if data.evaluations else set()
     for family, part in data.table.groupby("family", sort=True):
         rows = []
-        for _, r in part.sort_values(["task", "protocol", "evaluation", "backbone"]).iterrows():
-            star = (r["evaluation"], r["backbone"]) in best
-            paper_note = "" if r["paper_verified"] in (None, True) else " †"
+        for _, r in part.sort_values(["task", "split", "protocol", "evaluation", "model"]).iterrows():
+            star = (r["evaluation"], r["model"]) in best
             rows.append([
-                Cell(str(r["task"])), Cell(str(r["backbone"]), cls="best" if star else ""), Cell(str(r["protocol"])),
-                Cell(_options_text(str(r["options"]))), Cell(str(r["metric"])), Cell(str(int(r["n"])), value=float(r["n"])),
-                *(Cell(fmt(r[k]), value=None if _missing(r[k]) else float(r[k]))
-                  for k in ("mean", "std", "iqm", "ci_low", "ci_high")),
-                Cell(fmt(r["paper"]) + ("" if _missing(r["paper"]) else paper_note),
-                     value=None if _missing(r["paper"]) else float(r["paper"]),
-                     cls="unverified" if paper_note else ""),
-                Cell(fmt(r["delta"]), value=None if _missing(r["delta"]) else float(r["delta"])),
-                Cell("fixture" if r.get("fixture") else "real", cls="fixture" if r.get("fixture") else ""),
+                Cell(str(r["task"])), Cell(str(r["split"])), Cell(str(r["model"]), cls="best" if star else ""),
+                Cell(str(r["protocol"])), Cell(_options_text(str(r["options"]))), Cell(str(r["metric"])),
+                Cell(str(r["precision"])), Cell(str(int(r["n"])), value=float(r["n"])),
+                *(Cell(fmt(r[k]), value=_number(r[k])) for k in ("mean", "std", "iqm", "ci_low", "ci_high")),
+                _paper_cell(r), Cell(fmt(r["delta"]), value=_number(r["delta"])),
+                Cell("fixture" if r["fixture"] else "real", cls="fixture" if r["fixture"] else ""),
             ])
-        tables.append(Table(f"family-{report_plots.slug(str(family))}", f"Family: {family}", FAMILY_HEADERS, rows))
+        tables.append(Table(f"family-{report_plots.slug(str(family))}", f"Family: {family}", FAMILY_HEADERS, rows,
+                            f"paper: the published number where the run measured exactly its setting; "
+                            f"“{NO_PAPER}” where a paper number exists for a neighbouring setting."))
     return tables
 
 
 def paper_tables(data: ReportData) -> list[Table]:
-    """Reproduced against published numbers, and every published number with its provenance."""
+    """Reproduced against published numbers (exact matches and near misses, with what differs),
+    and every published number with its provenance."""
     tables = []
-    matched = data.table[data.table["paper_source"] != ""] if not data.table.empty else data.table
-    rows = [[Cell(str(r["task"])), Cell(str(r["backbone"])), Cell(str(r["protocol"])), Cell(str(r["paper_setting"])),
-             Cell(str(r["metric"])), Cell(fmt(r["mean"]), value=float(r["mean"])),
-             Cell(fmt(r["paper"]), value=float(r["paper"])), Cell(fmt(r["delta"]), value=float(r["delta"])),
-             Cell(str(r["paper_source"])),
-             Cell("yes" if r["paper_verified"] else "no †", cls="" if r["paper_verified"] else "unverified")]
-            for _, r in matched.iterrows()]
+    near = data.table[data.table["paper_source"] != ""] if not data.table.empty else data.table
+    rows = []
+    for _, r in near.sort_values(["task", "split", "model"]).iterrows() if not near.empty else []:
+        exact = not _missing(r["paper"])
+        reasons = str(r["paper_note"]).partition(": ")[2]
+        rows.append([Cell(str(r["task"])), Cell(str(r["split"])), Cell(str(r["model"])), Cell(str(r["protocol"])),
+                     Cell(_options_text(str(r["options"]))), Cell(str(r["metric"])),
+                     Cell(fmt(r["mean"]), value=_number(r["mean"])), _paper_cell(r, unverified_mark=False),
+                     Cell(fmt(r["delta"]), value=_number(r["delta"])),
+                     Cell("exact" if exact else reasons, cls="" if exact else "nopaper"),
+                     Cell(str(r["paper_source"])),
+                     Cell("yes" if r["paper_verified"] == "yes" else "no †",
+                          cls="" if r["paper_verified"] == "yes" else "unverified")])
+    n_exact = int(near["paper"].notna().sum()) if not near.empty else 0
+    caption = ("A paper number is compared only when task, metric, preset, split, protocol and setting equal the "
+               "run's, on real data with pretrained weights; otherwise the row says "
+               f"“{NO_PAPER}” and what differs. {n_exact} of {len(rows)} rows compare exactly."
+               if rows else "No reproduced number has a published number for its task and preset yet.")
     tables.append(Table("paper-compare", "Reproduced vs. paper",
-                        ["task", "backbone", "protocol", "setting", "metric", "reproduced", "paper", "Δ", "source",
-                         "verified"], rows,
-                        "" if rows else "No reproduced number matches a published one yet."))
+                        ["task", "split", "backbone", "protocol", "options", "metric", "reproduced", "paper", "Δ",
+                         "match", "source", "verified"], rows, caption))
     if data.paper is not None and not data.paper.empty:
-        cols = [c for c in ("task", "backbone", "metric", "value", "setting", "source") if c in data.paper.columns]
-        prow = [[*(Cell(str(r[c]), value=_num(r[c]) if c == "value" else None) for c in cols),
+        cols = [c for c in ("task", "backbone", "metric", "value", "split", "protocol", "setting", "source")
+                if c in data.paper.columns]
+        prow = [[*(Cell(str(r[c]), value=_number(r[c]) if c == "value" else None) for c in cols),
                  Cell("yes" if _verified(r) else "no †", cls="" if _verified(r) else "unverified")]
                 for r in data.paper.to_dict("records")]
         tables.append(Table("paper-all", "Published numbers", [*cols, "verified"], prow,
@@ -225,56 +274,63 @@ def paper_tables(data: ReportData) -> list[Table]:
     return tables
 
 
-def _num(text: Any) -> float | None:
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return None
-
-
 def _distinct(values: pd.Series) -> str:
     return "; ".join(sorted({str(v) for v in values if str(v) != ""})) or DASH
+
+
+def _scored(frame: pd.DataFrame) -> pd.Series:
+    return (frame["status"] == "ok") & np.isfinite(frame["value"].astype(float))
 
 
 def provenance_tables(data: ReportData) -> list[Table]:
     """What each number depends on: config hash, code, split, metric definition, environment."""
     ok = data.frame[data.frame["status"] == "ok"]
-    envs = {v: f"env{i + 1}" for i, v in enumerate(sorted(set(ok["versions"])))} if not ok.empty else {}
+    envs = {v: f"env{i + 1}" for i, v in enumerate(sorted(set(ok["versions"].astype(str))))} if not ok.empty else {}
     rows = []
     keys = ["task", "backbone", "protocol", "options"]
     for key, part in (ok.groupby(keys, sort=True) if not ok.empty else []):
-        get = {k: part[k] if k in part else pd.Series(dtype=str) for k in part.columns}
         rows.append([*(Cell(str(k)) for k in key[:3]), Cell(_options_text(str(key[3]))),
-                     *(Cell(_distinct(get[c])) for c in ("split", "config_hash", "git_sha", "normalization", "adapter",
-                                                         "metric_definition", "checkpoint_sha256", "fixture")),
-                     Cell(", ".join(sorted({envs[v] for v in part["versions"]})))])
-    headers = ["task", "backbone", "protocol", "options", "split", "config hash", "git sha", "normalization", "adapter",
-               "metric definition", "checkpoint sha256", "fixture", "environment"]
+                     *(Cell(_distinct(part[c])) for c in ("split", "precision", "card", "config_hash", "git_sha",
+                                                         "normalization", "adapter", "metric_definition",
+                                                         "checkpoint_sha256", "fixture")),
+                     Cell(", ".join(sorted({envs[str(v)] for v in part["versions"]})))])
+    headers = ["task", "backbone", "protocol", "options", "split", "precision", "card", "config hash", "git sha",
+               "normalization", "adapter", "metric definition", "checkpoint sha256", "fixture", "environment"]
     env_rows = []
     for versions, name in envs.items():
         try:
             text = ", ".join(f"{k} {v}" for k, v in sorted(json.loads(versions).items()))
-        except (json.JSONDecodeError, AttributeError):
+        except (json.JSONDecodeError, AttributeError, TypeError):
             text = versions
         env_rows.append([Cell(name), Cell(text or DASH)])
-    runs = [[Cell(str(r.get(c, ""))) for c in ("run_id", "timestamp", "backbone", "task", "protocol")]
-            + [Cell(str(r["seed"]), value=_num(r["seed"])), Cell(fmt(r["value"]), value=_num(r["value"])),
-               Cell(str(r.get("wall_time_s", "")), value=_num(r.get("wall_time_s"))), Cell(str(r.get("device", "")))]
+    runs = [[Cell(str(r.get(c, ""))) for c in ("run_id", "timestamp", "backbone", "task", "split", "protocol")]
+            + [Cell(str(r["seed"]), value=_number(r["seed"])), Cell(fmt(r["value"]), value=_number(r["value"])),
+               Cell(str(r.get("wall_time_s", "")), value=_number(r.get("wall_time_s"))), Cell(str(r.get("device", "")))]
             for r in ok.to_dict("records")]
     return [Table("provenance", "Provenance", headers, rows),
             Table("environments", "Environments (package versions)", ["environment", "versions"], env_rows),
-            Table("runs", "All successful runs", ["run id", "timestamp", "backbone", "task", "protocol", "seed",
+            Table("runs", "All successful runs", ["run id", "timestamp", "backbone", "task", "split", "protocol", "seed",
                                                   "value", "wall time (s)", "device"], runs)]
 
 
 def problem_table(data: ReportData) -> Table:
-    """Failed and skipped runs with their errors: a missing cell should never be silent."""
-    bad = data.frame[data.frame["status"].isin(["failed", "skipped"])] if not data.frame.empty else data.frame
-    rows = [[Cell(str(r["status"]), cls=str(r["status"]))]
-            + [Cell(str(r.get(c, ""))) for c in ("backbone", "task", "protocol", "seed", "run_id", "timestamp")]
-            + [Cell(str(r.get("error", "")), cls="err")] for r in bad.to_dict("records")]
-    return Table("problems", "Failed and skipped runs",
-                 ["status", "backbone", "task", "protocol", "seed", "run id", "timestamp", "error"], rows,
+    """Failed, skipped and unscored runs with their errors: a missing cell should never be silent."""
+    frame = data.frame
+    unscored = (frame["status"] == "ok") & ~_scored(frame)
+    bad = frame[frame["status"].isin(["failed", "skipped"]) | unscored | ~frame["status"].isin(leaderboard.STATUSES)]
+    rows = []
+    for r in bad.to_dict("records"):
+        status = str(r["status"]) if r["status"] != "ok" else "unscored"
+        error = str(r.get("error", ""))
+        if status == "unscored" and not error:
+            error = ("no value: predictions only (e.g. a submission split, scored elsewhere)" if _missing(r["value"])
+                     else f"value {r['value']} is not finite: left out of every mean")
+        rows.append([Cell(status or "status missing", cls=status)]
+                    + [Cell(str(r.get(c, ""))) for c in ("backbone", "task", "split", "protocol", "seed", "run_id",
+                                                          "timestamp")]
+                    + [Cell(error, cls="err")])
+    return Table("problems", "Failed, skipped and unscored runs",
+                 ["status", "backbone", "task", "split", "protocol", "seed", "run id", "timestamp", "error"], rows,
                  "" if rows else "None.")
 
 
@@ -326,7 +382,7 @@ th,td{border:1px solid #ddd;padding:.25em .5em;text-align:left;vertical-align:to
 th{background:#f4f4f4;cursor:pointer;user-select:none;white-space:nowrap}
 th.asc::after{content:" ▲"} th.desc::after{content:" ▼"}
 td.best{background:#e3f4e1;font-weight:600} td.unverified{color:#b35c00} td.fixture{color:#b35c00}
-td.failed{color:#c00;font-weight:600} td.skipped{color:#777;font-weight:600}
+td.nopaper{color:#777;font-style:italic} td.failed{color:#c00;font-weight:600} td.skipped{color:#777;font-weight:600}
 td pre{margin:0;white-space:pre-wrap;max-width:60em;font-size:12px}
 small{color:#666} .caption{color:#555;margin:.2em 0} input.filter{margin:.2em 0;width:20em}
 img{max-width:100%;border:1px solid #eee;margin:.3em} .plots{display:flex;flex-wrap:wrap;align-items:flex-start}
@@ -394,7 +450,7 @@ JS = r"""
 """
 
 SECTION_TITLES = {"overall": "Overall", "families": "Per family", "paper": "Paper comparison",
-                  "problems": "Failed and skipped runs", "provenance": "Provenance"}
+                  "problems": "Failed, skipped and unscored runs", "provenance": "Provenance"}
 
 
 def render_html(data: ReportData, tables: dict[str, list[Table]], plots: dict[str, Path], out_dir: Path) -> str:
@@ -462,9 +518,8 @@ def write_plots(data: ReportData, out_dir: Path) -> dict[str, Path]:
     optional = {"heatmap": report_plots.heatmap(data.normalized, out_dir / "heatmap.png"),
                 "ranks": report_plots.rank_plot(data.ranks, out_dir / "ranks.png")}
     if data.evaluations:
-        pairs = data.table[data.table["paper_source"] != ""]
-        pairs = pairs.assign(verified=pairs["paper_verified"].astype(bool),
-                             label=pairs["backbone"] + "/" + pairs["task"])
+        pairs = data.table[data.table["paper"].notna()]  # exact matches only: a near miss is no comparison
+        pairs = pairs.assign(verified=pairs["paper_verified"] == "yes", label=pairs["model"] + "/" + pairs["task"])
         optional["paper_scatter"] = report_plots.paper_scatter(pairs, out_dir / "paper_scatter.png")
     plots.update({k: v for k, v in optional.items() if v is not None})
     return plots

@@ -29,16 +29,18 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 
 
 def bar_charts(table: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
-    """One bar chart per evaluation: mean per backbone with its bootstrap CI as error bars."""
+    """One bar chart per evaluation: mean per model (``model``, else ``backbone``) with its bootstrap
+    CI as error bars."""
     written: dict[str, Path] = {}
+    name = "model" if "model" in table.columns else "backbone"
     for label, part in table.groupby("evaluation", sort=True):
-        part = part.sort_values("backbone")
+        part = part.sort_values(name)
         mean = part["mean"].to_numpy(dtype=float)
         err = np.vstack([mean - part["ci_low"].to_numpy(dtype=float), part["ci_high"].to_numpy(dtype=float) - mean])
         fig, ax = plt.subplots(figsize=(max(3.5, 0.9 * len(part) + 1.5), 3.2))
         x = np.arange(len(part))
         ax.bar(x, mean, yerr=np.clip(err, 0, None), capsize=4, color="#4c78a8")
-        ax.set_xticks(x, list(part["backbone"]), rotation=30, ha="right")
+        ax.set_xticks(x, list(part[name]), rotation=30, ha="right")
         ax.set_ylabel(str(part["metric"].iloc[0]))
         ax.set_title(str(label), fontsize=9)
         ax.grid(axis="y", alpha=0.3)

@@ -1,5 +1,7 @@
-"""Run one evaluation: resolve the spec, check the data, build the config, train, test, and
-append exactly one leaderboard row (ok, failed or skipped) whatever happens."""
+"""Run one evaluation: resolve the spec, find a finished row or check the data, build and
+finalise the config, train, test, and append exactly one leaderboard row (ok, failed or
+skipped) whatever happens. ``RunRecord``, ``prepare`` and ``execute`` are the steps
+``rsbench.distributed`` and ``rsbench.scoring`` reuse."""
 
 from __future__ import annotations
 
@@ -10,24 +12,28 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
 
-from rsbench import distributed, feature_cache, leaderboard
+from rsbench import distributed, feature_cache, input_rules, leaderboard
 from rsbench.catalog import BackboneInfo, TaskInfo
 from rsbench.checkpoint import sha256_file
+from rsbench.devices import check_device, device_name
 from rsbench.errors import CheckpointError, DataLayoutError, RsbenchError
 from rsbench.fixtures import is_fixture
 from rsbench.plugins import get_catalog
-from rsbench.provenance import config_hash, git_sha, package_versions, peak_memory_mb
+from rsbench.provenance import git_sha, package_versions, peak_memory_mb
+from rsbench.run_config import FinalConfig, finalise, run_key
 from rsbench.spec import RunSpec
 from rsbench.task import Task
 
 LEADERBOARD = leaderboard.LEADERBOARD_NAME
+#: The work dir's lock file: one process runs an evaluation at a time.
+LOCK = ".rsbench-run.lock"
 RowWriter = Callable[[dict[str, Any]], None]
 
 
@@ -54,8 +60,12 @@ def modality_fit(backbone: BackboneInfo, task: TaskInfo, options: dict[str, Any]
             if m in backbone.modalities and set(backbone.modalities[m]) <= set(bands)]
 
 
-class _Run:
-    """State of one evaluation while it runs, so every exit path writes the same row."""
+class RunRecord:
+    """One evaluation's leaderboard row while it runs, so every exit path writes the same row.
+
+    Used by the runner, by each rank of a multi-process run (``rsbench.distributed``) and by
+    ``rsbench score``; ``finish`` writes the row (through ``record``) exactly once per path.
+    """
 
     def __init__(self, spec: RunSpec, results_dir: Path, record: RowWriter | None = None,
                  backbone: BackboneInfo | None = None) -> None:
@@ -77,20 +87,24 @@ class _Run:
             run_id=uuid.uuid4().hex[:12],
             timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             backbone=spec.backbone,
-            checkpoint=spec.checkpoint or "",
+            checkpoint=_checkpoint_text(spec),
             checkpoint_sha256="",
             task=spec.task,
             dataset=self.dataset.name,
             split=self.split,
             protocol=spec.protocol,
+            precision=spec.precision,
             metric=self.task_info.metric,
             metric_definition=self.task_info.metric_definition,
             value="",
             seed=spec.seed,
+            run_key="",
             config_hash="",
+            card=card_version(self.task_info),
             git_sha=git_sha(),
             versions=json.dumps(package_versions(), sort_keys=True),
             device=spec.device,
+            device_name="",
             nproc=spec.nproc,
             data_root=spec.data_root or "",
             fixture=is_fixture(spec.data_root),
@@ -118,6 +132,21 @@ class _Run:
         return self.row
 
 
+def _checkpoint_text(spec: RunSpec) -> str:
+    """The row's ``checkpoint``: the file, or ``part=file`` for each encoder file."""
+    return ";".join(f"{part}={path}" if part else path for part, path in spec.checkpoint_files().items())
+
+
+def card_version(task: TaskInfo) -> str:
+    """``<card name>@<version>`` of the task's protocol card, or ``""`` when it has none."""
+    if not task.card:
+        return ""
+    from rsbench.catalog import load_object
+
+    card = load_object(task.card)
+    return f"{getattr(card, 'name', task.name)}@{getattr(card, 'version', '')}"
+
+
 def run_evaluation(
     spec: RunSpec,
     results_dir: str | Path = "results",
@@ -128,25 +157,34 @@ def run_evaluation(
 ) -> RunOutcome:
     """Run ``spec`` and append its row to ``results_dir/leaderboard.csv``.
 
-    Unknown names and invalid spec values raise before anything is written. Every later
+    Unknown names and invalid spec values (the device included) raise before anything is
+    written. An evaluation whose identity (:func:`rsbench.run_config.run_key`) already has an
+    ``ok`` row is found before any data is read and not run again unless ``force``. Every later
     failure (data layout, checkpoint, training) writes a ``failed`` row and re-raises; a
     backbone whose modalities do not fit the task writes a ``skipped`` row. ``record``
     replaces the CSV append (a suite's workers hand rows to its single writer instead).
     Two processes given the same work dir never run it at once: the second waits, then
     finds the first one's row and reuses it.
     """
-    run = _Run(spec, Path(results_dir), record)
-    task_info = run.task_info
+    catalog = get_catalog()
+    task_info = catalog.tasks.get(spec.task)
     spec.validate(task_info.splits, dict(task_info.options))
+    spec = spec.resolved(dict(task_info.options), task_info.default_split)  # options merged once, here
+    check_device(spec.device, spec.nproc)
+    backbone = catalog.backbone(spec.backbone)
+    fits = modality_fit(backbone, task_info, spec.options)
+    if fits:  # sizes the backbone cannot take: adapt a resize, or stop with one sentence and no row
+        plan = input_rules.check(backbone, task_info, spec.options, fits)
+        if plan.changed:
+            spec = replace(spec, options=plan.options)
+    run = RunRecord(spec, Path(results_dir), record, backbone=backbone)
 
-    options = spec.with_options(dict(task_info.options))
-    fits = modality_fit(run.backbone, task_info, options)
     if not fits:
         def show(m: Any) -> str:
             return "; ".join(f"{k} ({', '.join(v)})" for k, v in m.items())
 
         msg = (f"skipped: modality — backbone {spec.backbone!r} takes {show(run.backbone.modalities)}, "
-               f"task {spec.task!r} provides {show(task_info.provided_modalities(options))}")
+               f"task {spec.task!r} provides {show(task_info.provided_modalities(spec.options))}")
         previous = leaderboard.find_done(run.results, run.row, statuses=("skipped",))
         if previous is not None and not force:
             return RunOutcome(previous, reused=True)
@@ -158,28 +196,31 @@ def run_evaluation(
         root = Path(spec.data_root)
         if not root.is_dir():
             raise DataLayoutError(f"--data-root {root}: no such directory (expected the {run.dataset.title} layout)")
-        if spec.checkpoint:
-            if not Path(spec.checkpoint).is_file():
-                raise CheckpointError(f"--checkpoint {spec.checkpoint}: no such file")
-            run.row["checkpoint_sha256"] = sha256_file(spec.checkpoint)
+        digests = {}
+        for part, path in spec.checkpoint_files().items():
+            if not Path(path).is_file():
+                raise CheckpointError(f"--checkpoint {part + '=' if part else ''}{path}: no such file")
+            digests[part] = sha256_file(path)
+        run.row["checkpoint_sha256"] = ";".join(f"{p}={d}" if p else d for p, d in digests.items())
+        run.row["run_key"] = run_key(spec, digests, run.row["card"])
 
         work_dir = (Path(spec.work_dir) if spec.work_dir else default_work_dir(spec)).resolve()
-        if force and work_dir.exists():
-            shutil.rmtree(work_dir)  # a forced rerun must not resume the old checkpoint
         work_dir.mkdir(parents=True, exist_ok=True)
-        task, cfg = prepare(spec, run, fits, root, work_dir)
-
-        with FileLock(str(work_dir / ".rsbench-run.lock")):
+        with FileLock(str(work_dir / LOCK)):
             if not force:
                 previous = leaderboard.find_done(run.results, run.row)
                 if previous is not None:
                     return RunOutcome(previous, reused=True)
-            _forget_other_configs(work_dir, run.row["config_hash"])
+            else:
+                _clear(work_dir)  # a forced rerun must not resume the old checkpoint
+            ready = prepare(spec, run, fits, root, work_dir)
+            task, final = ready.task, ready.final
+            _forget_other_configs(work_dir, final.config_hash)
             (work_dir / "run_spec.json").write_text(json.dumps(spec.as_dict(), indent=2, default=str))
             if spec.nproc > 1:
-                metrics = distributed.launch(spec, run, cfg, task.imports, work_dir, show_progress, verbose)
+                metrics = distributed.launch(spec, run, final.cfg, task.imports, work_dir, show_progress, verbose)
             else:
-                metrics = _execute(cfg, task.imports, run, work_dir, show_progress, verbose)
+                metrics = execute(final.cfg, task.imports, run, work_dir, show_progress, verbose)
             run.metrics = metrics
             value = task.metric_value(metrics)
             if value is None or math.isnan(value):  # e.g. a server-only split: predictions, no score
@@ -195,42 +236,37 @@ def run_evaluation(
         raise
 
 
-def prepare(spec: RunSpec, run: _Run, fits: list[str], root: Path, work_dir: Path) -> tuple[Task, dict[str, Any]]:
-    """The task and the final config of ``spec``; fills the row's config hash and task fields."""
-    task: Task = run.task_info.import_builder()(run.task_info, run.dataset, fits)
+@dataclass(frozen=True)
+class Prepared:
+    """An evaluation ready to execute: its task, the checked data summary, the final config."""
+
+    task: Task
+    data: Any
+    final: FinalConfig
+
+
+def prepare(spec: RunSpec, run: RunRecord, fits: Sequence[str], root: Path, work_dir: Path) -> Prepared:
+    """Check the data and build the final config of the resolved ``spec``; fills the row's
+    config hash and the task's own fields."""
+    task: Task = run.task_info.import_builder()(run.task_info, run.dataset, list(fits))
     data = task.check_data(root, spec)
-    cfg = task.build_config(spec, run.backbone, data, work_dir)
-    cfg = distributed.configure(cfg, spec.nproc, spec.device)
-    if isinstance(cfg.get("test_cfg"), dict) and cfg["test_cfg"].get("type") == "TestLoop":
-        cfg = dict(cfg, test_cfg=dict(cfg["test_cfg"], type="RSBTestLoop"))  # rsbench.loops: inference_mode
-    hooks = []
-    if spec.activation_checkpointing:
-        hooks.append(dict(type="RSBActivationCheckpointHook"))
-    if spec.memory_format != "contiguous":
-        hooks.append(dict(type="RSBChannelsLastHook", force=spec.memory_format == "channels_last"))
-    if hooks:
-        cfg = dict(cfg, custom_hooks=[*cfg.get("custom_hooks", []), *hooks])
-    run.row.update(config_hash=config_hash(cfg, str(work_dir)), work_dir=str(work_dir),
+    # Sizes that depend on the images (a resize capped at their native size): a failed row if broken.
+    run.row["input_size"] = input_rules.check(run.backbone, run.task_info, spec.options, fits, data=data).row_value()
+    final = finalise(task.build_config(spec, run.backbone, data, work_dir), spec, work_dir)
+    run.row.update(config_hash=final.config_hash, work_dir=str(work_dir), feature_cache=final.feature_cache,
                    **task.row_fields(spec, run.backbone, data))
-    cfg = apply_precision(cfg, spec.precision)
-    # After the hash: the cache changes how features are obtained, never their values.
-    cfg, run.row["feature_cache"] = feature_cache.plan(cfg, spec.protocol, spec.feature_cache,
-                                                      dtype=spec.feature_cache_dtype)
-    return task, cfg
+    return Prepared(task, data, final)
 
 
-def apply_precision(cfg: dict[str, Any], precision: str) -> dict[str, Any]:
-    """``cfg`` trained with mmengine's ``AmpOptimWrapper`` in ``precision`` and tested under
-    autocast (``TestLoop(fp16=True)``); unchanged for ``fp32``."""
-    if precision == "fp32":
-        return cfg
-    out = dict(cfg)
-    if isinstance(cfg.get("optim_wrapper"), dict):
-        wrapper = {k: v for k, v in cfg["optim_wrapper"].items() if k != "type"}
-        out["optim_wrapper"] = dict(wrapper, type="AmpOptimWrapper", dtype="bfloat16" if precision == "bf16" else "float16")
-    if isinstance(cfg.get("test_cfg"), dict):
-        out["test_cfg"] = dict(cfg["test_cfg"], fp16=True)
-    return out
+def _clear(work_dir: Path) -> None:
+    """Everything in ``work_dir`` but its lock file."""
+    for child in work_dir.iterdir():
+        if child.name == LOCK:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
 
 
 def _forget_other_configs(work_dir: Path, digest: str) -> None:
@@ -242,9 +278,11 @@ def _forget_other_configs(work_dir: Path, digest: str) -> None:
     marker.write_text(digest)
 
 
-def _execute(cfg: dict[str, Any], imports: Sequence[str], run: _Run, work_dir: Path, show_progress: bool,
-             verbose: bool) -> dict[str, Any]:
-    """The heavy part: import the stack, build mmengine's Runner, train and test."""
+def execute(cfg: dict[str, Any], imports: Sequence[str], run: RunRecord, work_dir: Path, show_progress: bool,
+            verbose: bool) -> dict[str, Any]:
+    """The heavy part: import the stack, build mmengine's Runner, train and test ``cfg``
+    (a :func:`rsbench.run_config.finalise`d config; ``imports``: the task's modules). Fills
+    the row's device name and backbone weights accounting."""
     spec, backbone = run.spec, run.backbone
     if spec.device == "cpu":
         os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
@@ -290,16 +328,42 @@ def _execute(cfg: dict[str, Any], imports: Sequence[str], run: _Run, work_dir: P
             runner.train()
             runner._has_loaded = True  # test the model in memory, do not reload a checkpoint
         metrics = dict(runner.test())
-        cache = getattr(runner.model, "backbone", None)
-        if hasattr(cache, "hits") and hasattr(cache, "misses"):  # rsbench.feature_cache
-            run.row["feature_cache"] += f"; {cache.hits} of {cache.hits + cache.misses} sample lookups from the cache"
+        model = getattr(runner.model, "module", runner.model)  # DDP wraps it
+        backbone_module = getattr(model, "backbone", None)
+        if hasattr(backbone_module, "hits") and hasattr(backbone_module, "misses"):  # rsbench.feature_cache
+            run.row["feature_cache"] += (f"; {backbone_module.hits} of {backbone_module.hits + backbone_module.misses} "
+                                         "sample lookups from the cache")
+            backbone_module = getattr(backbone_module, "backbone", backbone_module)
+        run.row.update(device_name=device_name(spec.device), **weights_fields(backbone_module, spec))
         return metrics
     finally:
         if progress is not None:
             progress.stop()
 
 
+def weights_fields(backbone: Any, spec: RunSpec) -> dict[str, Any]:
+    """The row's account of the backbone's weights (``RSBackbone.weight_accounting``): how many
+    parameters on the forward path came from the checkpoints and how many are still at
+    initialisation. Random weights on the path of a run given a checkpoint are a loud warning,
+    on the console and in the row's ``weights_warning``."""
+    account = getattr(backbone, "weight_accounting", None)
+    if account is None:
+        return {}
+    facts = account()
+    fields: dict[str, Any] = dict(backbone_params_loaded=facts.get("loaded", 0),
+                                  backbone_params_random=facts.get("initialised", 0), weights_warning="")
+    if spec.checkpoint_files() and fields["backbone_params_random"]:
+        modules = ", ".join(facts.get("initialised_modules", [])) or "unnamed modules"
+        fields["weights_warning"] = (f"{fields['backbone_params_random']:,} backbone parameters on the forward path "
+                                     f"are at initialisation, not from the checkpoint ({modules})")
+        from rich.console import Console
+
+        Console(stderr=True).print(f"[bold red]warning[/] {spec.backbone} · {spec.task}: {fields['weights_warning']}",
+                                   highlight=False)
+    return fields
+
+
 def failure_row(spec: RunSpec, error: str) -> dict[str, Any]:
     """The ``failed`` row of an evaluation whose process died before it could write its own."""
-    run = _Run(spec, Path("."), record=lambda row: None)
+    run = RunRecord(spec, Path("."), record=lambda row: None)
     return run.finish("failed", error=error)

@@ -23,7 +23,6 @@ import numpy as np
 from rsbench import leaderboard
 from rsbench.catalog import BackboneInfo, TaskInfo
 from rsbench.errors import DataLayoutError, PredictionError, RsbenchError
-from rsbench.provenance import config_hash
 
 EXTERNAL_PREFIX = "external:"
 EXTERNAL_PROTOCOL = "external"
@@ -114,8 +113,8 @@ def score_predictions(task: str, data_root: str | Path, predictions: str | Path,
     """Score ``predictions`` on ``task``'s split and append one leaderboard row
     (``backbone=external:NAME``, ``protocol=external``). Returns the row and whether an
     identical ok row (same predictions bytes) was reused."""
-    from rsbench.runner import _Run
     from rsbench.plugins import get_catalog
+    from rsbench.runner import RunRecord, prepare
     from rsbench.spec import RunSpec
 
     if not name or any(c in name for c in ",/\\"):
@@ -132,18 +131,18 @@ def score_predictions(task: str, data_root: str | Path, predictions: str | Path,
     if not preds.exists():
         raise PredictionError(f"--predictions {preds}: no such file or directory")
 
-    run = _Run(spec, Path(results_dir), backbone=backbone)
+    spec = spec.resolved(dict(info.options), info.default_split)
+    run = RunRecord(spec, Path(results_dir), backbone=backbone)
     run.row.update(protocol=EXTERNAL_PROTOCOL, checkpoint=str(preds.resolve()),
-                   checkpoint_sha256=predictions_digest(preds))
+                   checkpoint_sha256=predictions_digest(preds), device="", run_key="")
     try:
-        task_obj = info.import_builder()(info, run.dataset, list(info.modalities))
-        data = task_obj.check_data(root, spec)
         wd = Path(work_dir) if work_dir else Path("work_dirs") / task / backbone.name.replace(":", "_") / "score"
         wd = wd.resolve()
         wd.mkdir(parents=True, exist_ok=True)
-        cfg = task_obj.build_config(spec, backbone, data, wd)
-        run.row.update(config_hash=config_hash(cfg, str(wd)),
-                       work_dir=str(wd), adapter="external predictions")
+        ready = prepare(spec, run, list(info.modalities), root, wd)
+        task_obj, data, cfg = ready.task, ready.data, ready.final.cfg
+        # The identity of a score: the predictions' bytes (checkpoint_sha256) and the config.
+        run.row.update(run_key=ready.final.config_hash, adapter="external predictions", feature_cache="")
         if not force:
             previous = leaderboard.find_done(run.results, run.row)
             if previous is not None:

@@ -6,7 +6,7 @@ A task plugin turns it into an mmengine config; nothing else is needed to reprod
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +33,10 @@ class RunSpec:
     task: str
     data_root: str | None = None
     checkpoint: str | None = None
+    #: Per-encoder weight files, ``part -> path`` (``--checkpoint hr=FILE``): the parts a
+    #: backbone names in ``checkpoint_parts`` (SkySense ``hr``/``s2``/``s1``, MaRS ``rgb``/``sar``),
+    #: each loaded strictly into its encoder.
+    encoder_checkpoints: dict[str, str] = field(default_factory=dict)
     strict_load: bool = True
     split: str | None = None
     protocol: str = "finetune"
@@ -88,6 +92,9 @@ class RunSpec:
             from rsbench.tracking import check_trackers
 
             check_trackers(self.track)
+        for part, path in self.encoder_checkpoints.items():
+            if not part or not path:
+                raise SpecError(f"--checkpoint {part}={path}: expected PART=FILE with a part name and a file")
         if self.device not in DEVICES:
             raise SpecError(f"--device {self.device!r}: expected one of {', '.join(DEVICES)}")
         if self.split is not None and splits and self.split not in splits:
@@ -104,6 +111,16 @@ class RunSpec:
                     f"--option {', '.join(unknown)}: task {self.task!r} takes "
                     f"{', '.join(sorted(known_options)) or 'no options'}"
                 )
+
+    def resolved(self, defaults: dict[str, Any], default_split: str) -> RunSpec:
+        """This spec with the task's option defaults merged in (typed) and the split filled:
+        the one place options are merged, so every later reader sees the final values."""
+        return replace(self, options=self.with_options(defaults), split=self.split or default_split)
+
+    def checkpoint_files(self) -> dict[str, str]:
+        """Every weight file of the run: ``""`` for ``checkpoint``, else the encoder part."""
+        files = {"": self.checkpoint} if self.checkpoint else {}
+        return {**files, **dict(sorted(self.encoder_checkpoints.items()))}
 
     def with_options(self, defaults: dict[str, Any]) -> dict[str, Any]:
         """The task's defaults overridden by this spec's options, cast to the defaults' types."""
@@ -147,3 +164,22 @@ def parse_options(pairs: Sequence[str], json_values: bool = False) -> dict[str, 
                 pass
         out[key.strip()] = value
     return out
+
+
+def parse_checkpoints(values: Sequence[str]) -> tuple[str | None, dict[str, str]]:
+    """``--checkpoint`` values: at most one whole-backbone ``FILE`` and any ``PART=FILE``
+    (a part is a plain name such as ``hr`` or ``sar``; a path with ``=`` in it stays a path)."""
+    whole: list[str] = []
+    parts: dict[str, str] = {}
+    for value in values:
+        part, sep, path = value.partition("=")
+        if sep and part.isidentifier():
+            if part in parts:
+                raise SpecError(f"--checkpoint {value}: part {part!r} given twice ({parts[part]} and {path})")
+            parts[part] = path
+        else:
+            whole.append(value)
+    if len(whole) > 1:
+        raise SpecError(f"--checkpoint: {len(whole)} whole-backbone files ({', '.join(whole)}); give one, "
+                        "or name each encoder's file as PART=FILE")
+    return (whole[0] if whole else None), parts

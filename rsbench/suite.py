@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import runpy
+from importlib import resources
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,9 @@ from typing import Any
 from rsbench.errors import SpecError
 from rsbench.spec import PROTOCOLS, RunSpec
 
-SUITES_DIR = Path(__file__).resolve().parent.parent / "configs" / "suites"
+#: The built-in suites: ``configs/rsbench_suites`` in the source tree, shipped in the wheel as
+#: the data package ``rsbench_suites`` (so an installed rsbench has them too).
+SUITES_DIR = Path(str(resources.files("rsbench_suites")))
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,7 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def load_suite(name_or_path: str) -> Suite:
-    """A suite by name (``configs/suites/<name>.py``) or by path to a user's suite file.
+    """A suite by name (``configs/rsbench_suites/<name>.py``) or by path to a user's suite file.
 
     A suite file is plain data: ``DESCRIPTION = "..."`` and ``EVALUATIONS = [dict(task=...,
     protocols=[...], options={name: [values]}), ...]``.
@@ -51,7 +54,7 @@ def load_suite(name_or_path: str) -> Suite:
     if not path.suffix:
         path = SUITES_DIR / f"{name_or_path}.py"
     if not path.is_file():
-        known = sorted(p.stem for p in SUITES_DIR.glob("*.py"))
+        known = sorted(p.stem for p in SUITES_DIR.glob("*.py") if not p.stem.startswith("_"))
         raise SpecError(f"--suite {name_or_path!r}: no suite file {path}; built-in suites: {', '.join(known)}")
     data = runpy.run_path(str(path))
     if "EVALUATIONS" not in data:

@@ -65,8 +65,8 @@ def run_suite(specs: Sequence[RunSpec], executor: str = "local", results_dir: Pa
 
 def _identity(spec: RunSpec) -> dict[str, Any]:
     return dict(backbone=spec.backbone, checkpoint_sha256="", task=spec.task, split=spec.split or "",
-                protocol=spec.protocol, seed=spec.seed, options=json.dumps(spec.options, sort_keys=True),
-                config_hash="")
+                protocol=spec.protocol, precision=spec.precision, seed=spec.seed,
+                options=json.dumps(spec.options, sort_keys=True), run_key="", config_hash="")
 
 
 def _missing_row(spec: RunSpec, error: str) -> dict[str, Any]:

@@ -28,7 +28,9 @@ class Task:
         self.modalities = tuple(modalities) or tuple(info.modalities)
 
     def backbone_config(self, spec: RunSpec, backbone: BackboneInfo, **overrides: Any) -> dict[str, Any]:
-        """The backbone's model config for this run: checkpoint, freezing and input modalities."""
+        """The backbone's model config for this run: checkpoints, freezing and input modalities."""
+        if spec.encoder_checkpoints:  # only then: a backbone without encoder parts never sees the key
+            overrides = dict(encoder_checkpoints=dict(spec.encoder_checkpoints), **overrides)
         return backbone.config(checkpoint=spec.checkpoint, strict=spec.strict_load,
                                frozen=spec.protocol in ("frozen", "linear"),
                                in_modalities=list(self.modalities), **overrides)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from rsbench.backbone import RSBackbone, count_parameters
+from rsbench.errors import CheckpointError
 from rsbench.plugins import get_catalog, list_backbones
 
 BACKBONES = list_backbones()
@@ -56,6 +57,19 @@ def test_frozen_backbones_get_no_gradients(name):
     model.train()
     assert not model.training
     assert not any(p.requires_grad for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", [n for n in BUILDABLE if get_catalog().backbone(n).tiny])
+def test_weight_accounting_and_unknown_parts(name):
+    """Every backbone accounts its weights (nothing loaded: all initialised) and refuses an
+    encoder part it does not have, naming the parts it has."""
+    info, model = _build(name)
+    model.init_weights()
+    acc = model.weight_accounting()
+    assert acc["loaded"] == 0 and acc["initialised"] == sum(p.numel() for p in model.parameters())
+    assert acc["sources"] == [] and 1 <= len(acc["initialised_modules"]) <= 8
+    with pytest.raises(CheckpointError, match=r"has no part 'no-such-part'; it has"):
+        _build(name, encoder_checkpoints={"no-such-part": "x.pth"})[1].init_weights()
 
 
 def test_the_test_plugin_backbone_is_covered():

@@ -88,3 +88,16 @@ def test_interval_checkpoints_are_throttled_but_the_final_one_is_always_written(
     assert run(min_seconds=60, seconds_per_iter=1) == 1  # a short run: only the final save
     assert run(min_seconds=60, seconds_per_iter=100) == 4  # a long one: every interval (2, 4, 6, 8)
     assert run(min_seconds=0, seconds_per_iter=0) == 4
+
+
+def test_report_records_loaded_not_used_and_fresh_keys():
+    from rsbench.checkpoint import loaded_from
+
+    net = nn.Sequential(_net(), nn.Conv2d(4, 2, 1))
+    sd = {k: v for k, v in net.state_dict().items() if not k.startswith("1.")}
+    report = load_into(net, sd, strict=True, source="ckpt", path="/w.pth", not_used=["mask_token"], fresh=("1.",))
+    assert report.clean and report.not_used == ["mask_token"] and "1 not used: mask_token" in report.summary()
+    assert report.loaded == sorted(sd)
+    assert loaded_from(net[0][0].weight) == "/w.pth" and loaded_from(net[1].weight) is None
+    with pytest.raises(CheckpointError, match="2 missing: 1.bias, 1.weight"):
+        load_into(net, sd, strict=True)

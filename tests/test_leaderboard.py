@@ -11,7 +11,8 @@ from rsbench import leaderboard
 
 def _row(i: int, **kw):
     base = dict(run_id=f"r{i}", backbone="b", checkpoint_sha256="", task="aid", split="test",
-                protocol="finetune", seed=i, options="{}", config_hash="h", status="ok", value=i)
+                protocol="finetune", precision="fp32", seed=i, options="{}", run_key="k", config_hash="h",
+                status="ok", value=i)
     return base | kw
 
 
@@ -41,7 +42,8 @@ def test_find_done_matches_identity_and_ignores_failed_rows(tmp_path):
     assert leaderboard.find_done(path, _row(0)) is None
     leaderboard.append_row(path, _row(0))
     assert leaderboard.find_done(path, _row(0))["run_id"] == "r0"
-    assert leaderboard.find_done(path, _row(0, config_hash="other")) is None
+    assert leaderboard.find_done(path, _row(0, run_key="other")) is None
+    assert leaderboard.find_done(path, _row(0, precision="bf16")) is None
 
 
 def _writer(args):

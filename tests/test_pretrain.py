@@ -28,7 +28,7 @@ from rsbench.runner import run_evaluation
 from rsbench.spec import RunSpec
 from rsbench_mars import pretrain_data as mars_data
 from rsbench_mars.pretrain import MaRSPretrainer
-from rsbench_mars.pretrain_losses import ComplementarityGuidedContrastiveLoss, MaskedReconstructionLoss
+from rsbench_mars.pretrain_losses import CrossGranularityContrastiveLoss, MaskedReconstructionLoss
 from rsbench_skysense import pretrain_data as sky_data
 from rsbench_skysense.pretrain import SkySensePretrainer
 from rsbench_skysense.pretrain_losses import (CrossModalAlignmentLoss, MultiGranularityContrastiveLoss,
@@ -151,7 +151,7 @@ def test_mim_loss_counts_masked_pixels_only():
 def test_cgcl_parts_equal_the_manual_formula_and_weights_combine():
     g = torch.Generator().manual_seed(5)
     rgb, sar = torch.randn(2, 2, 3, generator=g), torch.randn(2, 2, 3, generator=g)
-    loss = ComplementarityGuidedContrastiveLoss(alpha=2.0, beta=3.0, gamma=5.0)
+    loss = CrossGranularityContrastiveLoss(alpha=2.0, beta=3.0, gamma=5.0)
     out = loss(rgb, sar)
 
     def unit(v):
@@ -361,6 +361,7 @@ def test_mars_masked_tokens_hide_masked_pixels_and_loss_adds_up(mars_root):
     assert float(out["loss"]) == pytest.approx(float(out["mim_hr"] + out["mim_sar"] + out["cgcl"]), rel=1e-5)
     assert obj.mask_ratio == 0.6 and obj.mask_generator().mask_count == 154  # ceil(0.6 * 16 x 16 blocks)
     assert not any(k.startswith(("mask_tokens", "decoders")) for k in obj.backbone_state_dict())
+    assert obj.backbone.fusion == "mma" and "mma.3.layers.3.attn.in_proj_weight" in obj.backbone_state_dict()
 
 
 # -- end to end -------------------------------------------------------------------------------
@@ -437,7 +438,10 @@ def test_mars_pretraining_lowers_loss_resumes_and_its_checkpoint_evaluates_on_df
 
     half, full, out = mars_run
     _check_run(half, full, 20, out)
-    _loads_strictly("mars-tiny", out)
+    _loads_strictly("mars-mma-tiny", out)  # pretraining always runs MMA: the MMA preset takes it all
+    summed = MODELS.build(get_catalog().backbone("mars-tiny").config(checkpoint=str(out)))
+    summed.init_weights()  # the sum preset takes the encoders, MMA left out
+    assert summed.key_report.clean and summed.weight_accounting()["initialised"] == 0
     base = tmp_path_factory.mktemp("mars-eval")
     root = dfc23.write_fixture(base / "dfc23", counts=dict(train=8, val=2, test=2))
     spec = RunSpec(backbone="mars-tiny", task="dfc23-t2", data_root=str(root), checkpoint=str(out), max_iters=4,

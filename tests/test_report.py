@@ -24,10 +24,12 @@ VALUES = {  # (task, backbone) -> one value per seed; families: classification, 
     ("isaid", "resnet50"): [50.1, 51.0], ("isaid", "vit-b"): [55.2, 54.8],
     ("levir-cd", "resnet50"): [80.0], ("levir-cd", "vit-b"): [82.5],
 }
-PAPER = ("task,backbone,metric,value,setting,source,verified\n"
-         "aid,skysense,OA,97.68,train_ratio=0.2,re-report,no\n"
-         "isaid,vit-b,mIoU,54.1,,original paper,yes\n"
-         "whu-cd,skysense,IoU (change),92.0,,never reproduced here,yes\n")
+PAPER = ("task,backbone,metric,value,split,protocol,setting,source,verified\n"
+         "aid,skysense,OA,97.68,test,linear,train_ratio=0.2,re-report,no\n"
+         "isaid,vit-b,mIoU,54.1,test,finetune,,original paper,yes\n"
+         "isaid,resnet50,mIoU,49.0,val,finetune,,measured on val,yes\n"
+         "whu-cd,skysense,IoU (change),92.0,test,finetune,,never reproduced here,yes\n")
+NO_PAPER = "no paper number for this setting"
 ERROR = 'Traceback <script>alert("x")</script>\n  | boom & bust'
 
 
@@ -43,7 +45,9 @@ def make_results(root: Path, fixture: bool = True, paper: str | None = PAPER) ->
                 split="test", protocol="linear" if task == "aid" else "finetune", metric=METRIC[task],
                 metric_definition=f"{METRIC[task]} on the <test> split", value=value, seed=seed,
                 config_hash=f"cfg-{task}", git_sha="abc123", versions=json.dumps({"torch": "2.3.0", "rsbench": "0.1"}),
-                device="cpu", status="ok", fixture=fixture, normalization="imagenet mean/std",
+                device="cpu", status="ok", fixture=fixture, normalization="imagenet mean/std", precision="fp32",
+                checkpoint=f"{backbone}.pth", checkpoint_sha256=f"sha-{backbone}", backbone_params_loaded=1000,
+                backbone_params_random=0,
                 options=json.dumps({"train_ratio": 0.2}) if task == "aid" else "{}"))
     leaderboard.append_row(csv, dict(run_id="bad1", backbone="swin-b", task="aid", protocol="linear", seed=0,
                                      status="failed", error=ERROR, options="{}", fixture=fixture))
@@ -163,9 +167,9 @@ def test_family_tables_runs_and_markdown_match_the_csv(report):
     md = written["markdown"].read_text()
     block = md.split("### Family: segmentation")[1].split("###")[0]
     lines = [line for line in block.splitlines() if line.startswith("| isaid")]
-    cells = {re.sub(r"\*", "", line.split(" | ")[1]): line.split(" | ") for line in lines}
+    cells = {re.sub(r"\*", "", line.split(" | ")[2]): line.split(" | ") for line in lines}
     for backbone in ("resnet50", "vit-b"):
-        assert float(cells[backbone][6]) == pytest.approx(want.loc[("isaid", backbone), "mean"], abs=1e-4)
+        assert float(cells[backbone][8]) == pytest.approx(want.loc[("isaid", backbone), "mean"], abs=1e-4)
     assert "| **★ 97.4 ± 0.4583 (CI [" in md  # the best aid cell of the overall table
 
 
@@ -184,18 +188,37 @@ def test_provenance_problems_paper_and_escaping(report):
     assert "OA on the <test> split" in set(prov["metric definition"])
     assert "torch 2.3.0" in as_frame(page.tables["environments"])["versions"][0]
     paper = as_frame(page.tables["paper-compare"]).set_index("backbone")
+    assert set(paper.index) == {"skysense", "vit-b", "resnet50"}  # fixture runs: near misses, never compared
+    assert set(paper["paper"]) == {NO_PAPER} and set(paper["Δ"]) == {"—"}
+    assert all("generated fixture data" in m for m in paper["match"])
+    assert "split test (paper: val)" in paper.loc["resnet50", "match"]
+    assert "paper_scatter" not in written  # nothing compares, so nothing to plot
+    published = as_frame(page.tables["paper-all"])
+    assert len(published) == 4 and (published["verified"] == "no †").sum() == 1
+    assert list(published["split"]) == ["test", "test", "val", "test"]
+
+
+def test_paper_numbers_compare_only_on_the_exact_setting(tmp_path):
+    results = make_results(tmp_path / "res", fixture=False)
+    written = write_report(results, tmp_path / "out")
+    paper = as_frame(parse_page(written["html"]).tables["paper-compare"]).set_index("backbone")
     assert float(paper.loc["skysense", "paper"]) == 97.68 and paper.loc["skysense", "verified"] == "no †"
     assert float(paper.loc["vit-b", "paper"]) == 54.1 and paper.loc["vit-b", "verified"] == "yes"
     assert float(paper.loc["vit-b", "Δ"]) == pytest.approx(55.0 - 54.1, abs=1e-4)
-    published = as_frame(page.tables["paper-all"])
-    assert len(published) == 3 and (published["verified"] == "no †").sum() == 1
+    assert paper.loc["vit-b", "match"] == "exact" and paper.loc["skysense", "match"] == "exact"
+    # a paper number measured on val is not a number for a test run
+    assert paper.loc["resnet50", "paper"] == NO_PAPER and paper.loc["resnet50", "Δ"] == "—"
+    assert paper.loc["resnet50", "match"] == "split test (paper: val)"
+    assert "paper_scatter" in written
+    family = as_frame(parse_page(written["html"]).tables["family-segmentation"]).set_index("backbone")
+    assert family.loc["resnet50", "paper"] == NO_PAPER and float(family.loc["vit-b", "paper"]) == 54.1
 
 
 def test_plots_are_valid_pngs_linked_from_the_page(report):
     _, written = report
     text = written["html"].read_text()
     plots = {k: v for k, v in written.items() if k not in ("html", "markdown")}
-    assert {"heatmap", "ranks", "paper_scatter"} <= set(plots)
+    assert {"heatmap", "ranks"} <= set(plots)
     assert len([k for k in plots if k.startswith("bars:")]) == 3
     for path in plots.values():
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -212,7 +235,7 @@ def test_partial_data_renders_without_plots_it_cannot_draw(tmp_path):
     written = write_report(results, tmp_path / "out1")
     assert "paper_scatter" not in written and "heatmap" in written
     text = written["html"].read_text()
-    assert "fixture-banner" not in text and "No reproduced number matches" in text
+    assert "fixture-banner" not in text and "No reproduced number has a published number" in text
     assert "Demonstration" not in written["markdown"].read_text()
 
 

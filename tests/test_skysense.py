@@ -14,11 +14,11 @@ import pytest
 import torch
 from mmengine.registry import MODELS
 
-from rsbench.backbone import count_parameters
+from rsbench.backbone import InitialisedWeightsWarning, count_parameters
 from rsbench.errors import CheckpointError
 from rsbench_skysense import model as sky
 from rsbench_skysense.plugin import BACKBONES
-from rsbench_skysense.presets import OFFICIAL_HR
+from rsbench_skysense.presets import OFFICIAL_HR, TINY, forward_path
 from rsbench_skysense.prototypes import GeoContextPrototypes, latlon_to_region, sinkhorn_knopp
 
 INFO = {b.name: b for b in BACKBONES}
@@ -353,3 +353,249 @@ def test_plugin_declarations_do_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "['skysense', 'skysense-hr', 'skysense-tiny']"
+
+
+# -- the backbone as the paper evaluates it, per input -----------------------------------------------
+def test_forward_path_rule():
+    """Single modality, single date: that encoder alone; several modalities or a time series:
+    the fusion too; no run (in_modalities=None): everything configured."""
+    every = ("hr", "s2", "s1")
+    assert forward_path(every, True) == (every, True)
+    assert forward_path(every, True, ["hr"]) == (("hr",), False)
+    assert forward_path(every, True, ["s2"]) == (("s2",), False)
+    assert forward_path(every, True, ["s2"], {"s2": 6, "hr": 4}) == (("s2",), True)
+    assert forward_path(every, True, ["hr"], {"hr": 6}) == (("hr",), True)
+    assert forward_path(every, True, ["s1", "hr", "s2"]) == (every, True)
+    assert forward_path(every, True, ["s2", "s1"], {"s2": 1}) == (("s2", "s1"), True)
+    assert forward_path(("hr",), False, ["hr"]) == (("hr",), False)
+    with pytest.raises(ValueError, match=r"has the encoders \['hr'\]; in_modalities names \['s2'\]"):
+        forward_path(("hr",), False, ["hr", "s2"])
+    with pytest.raises(ValueError, match=r"without `fusion` cannot take time series of \['hr'\]"):
+        forward_path(("hr",), False, ["hr"], {"hr": 2})
+
+
+def _children(model) -> dict[str, bool]:
+    return {n: getattr(model, n) is not None
+            for n in ("fusion", "prototypes", "inject", "token_pyramid", "encoder_pyramid")}
+
+
+def test_hr_only_run_builds_exactly_the_official_hr_model():
+    """`skysense` on an HR-only task (DIOR-R, iSAID, AID ...) builds the Swin-V2 alone: no ViTs, no
+    fusion, prototypes or inject, and its features are mmpretrain's SwinTransformerV2's."""
+    from mmpretrain.models.backbones import SwinTransformerV2
+
+    model = build(in_modalities=["hr"])
+    assert model.built == ("hr",) and not any(_children(model).values())
+    assert model.modalities == dict(INFO["skysense-tiny"].modalities)  # the declaration stays
+    assert model.out_channels == INFO["skysense-tiny"].out_channels
+    ref = SwinTransformerV2(**{**TINY["hr"], "out_indices": (0, 1, 2, 3)})
+    ref.eval()  # mmpretrain's Swin.train() returns None
+    ref.load_state_dict(model.encoders.hr.state_dict(), strict=False)  # it drops its window buffers on load
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        for a, b in zip(ref(x), model(x)):
+            assert torch.equal(a, b)
+    assert _count(model) == _count(ref)
+    with pytest.raises(ValueError, match=r"input \['s2'\] has no encoder.*in_modalities=\['hr'\]"):
+        model({"hr": x, "s2": torch.randn(1, 10, 16, 16)})
+    with pytest.raises(ValueError, match=r"T=3 frames needs the temporal fusion.*in_frames=\{'hr': 3\}"):
+        model({"hr": torch.randn(1, 3, 3, 64, 64), "dates": {"hr": torch.ones(1, 3, dtype=torch.long)}})
+
+
+def test_paper_size_hr_only_run_is_the_released_model_size():
+    """On the meta device: `skysense` for an HR-only run has the 655M of the HR Swin-V2-H
+    (= `skysense-hr`), while the preset's params still describe the full model."""
+    hr_run = count_parameters(INFO["skysense"].config(in_modalities=["hr"]))
+    assert hr_run == INFO["skysense-hr"].params == 655_079_632
+    assert count_parameters(INFO["skysense"].config()) == INFO["skysense"].params
+    s2_run = count_parameters(INFO["skysense"].config(in_modalities=["s2"]))
+    assert s2_run == 302_738_432 + sum(1024 * c + c for c in (352, 704, 1408, 2816))  # ViT-L + 1x1 adapters
+
+
+def test_multimodal_run_builds_fusion_and_prototypes():
+    """dyna-mm (HR + S2 + S1): the fusion with DTPE and the geo prototypes run, prototypes move."""
+    model = build(in_modalities=["hr", "s2", "s1"], in_frames={"hr": 1, "s2": 3, "s1": 2})
+    assert model.built == ("hr", "s2", "s1")
+    assert _children(model) == {"fusion": True, "prototypes": True, "inject": True, "token_pyramid": False,
+                                "encoder_pyramid": False}
+    x = s2_s1_hr()
+    assert model.example_inputs(2, 64)["s2"].shape == (2, 3, 10, 16, 16)
+    before = model.prototypes.bank.detach().clone()
+    outs = model.train()(x)
+    assert [o.shape[1] for o in outs] == list(model.out_channels)
+    assert not torch.equal(model.prototypes.bank, before)
+    with pytest.raises(ValueError, match=r"built for in_modalities=\['hr', 's2', 's1'\].*no 'hr' input"):
+        model({k: v for k, v in x.items() if k != "hr"})
+
+
+@pytest.mark.parametrize("modality", ["s2", "s1"])
+def test_single_date_sentinel_run_is_its_encoder_and_an_adapter(modality):
+    model = build(in_modalities=[modality])
+    assert model.built == (modality,)
+    assert _children(model) == {"fusion": False, "prototypes": False, "inject": False, "token_pyramid": False,
+                                "encoder_pyramid": True}
+    x = model.example_inputs(2, 32)
+    assert x[modality].shape == (2, len(model.modalities[modality]), 32, 32)
+    outs = model(x)
+    assert [tuple(o.shape) for o in outs] == [(2, c, 32 // s, 32 // s)
+                                                for c, s in zip(model.out_channels, model.out_strides)]
+    series = build(in_modalities=[modality], in_frames={modality: 4})  # a time series: DTPE + fusion
+    assert _children(series)["fusion"] and _children(series)["token_pyramid"]
+    assert series(series.example_inputs(2, 32))[0].shape == (2, 16, 8, 8)
+
+
+def test_hr_time_series_run_fuses_over_time():
+    model = build(in_modalities=["hr"], in_frames={"hr": 3})
+    assert _children(model) == {"fusion": True, "prototypes": True, "inject": True, "token_pyramid": False,
+                                "encoder_pyramid": False}
+    x = model.example_inputs(1, 64)
+    assert x["hr"].shape == (1, 3, 3, 64, 64)
+    assert model(x)[-1].shape == (1, 128, 2, 2)
+
+
+# -- official per-encoder files -------------------------------------------------------------------------
+def _perturbed(module):
+    torch.manual_seed(5)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    module.eval()  # mmpretrain's Swin.train() returns None: no chaining
+    return module
+
+
+def _official_hr_file(ref) -> dict[str, torch.Tensor]:
+    """The released HR file's layout (official README): mmcls Swin-V2 keys under `backbone.`, the
+    pretraining `mask_token`, no window-index buffers."""
+    state = {f"backbone.{k}": v for k, v in ref.state_dict().items() if not k.endswith(sky._RECOMPUTED_BUFFERS)}
+    state["backbone.mask_token"] = torch.zeros(1, 1, ref.embed_dims)
+    return state
+
+
+#: mmseg's VisionTransformer with the arguments of SkySense's S2/S1 encoders (SkySense++'s copy of
+#: it, an mmseg 0.x ViT: patch 4 with a biased patch conv, with_cls_token=False, final norm, LN eps
+#: 1e-6, qkv bias), the released files' layout.
+def _mmseg_vit(in_channels, img_size, embed_dims, num_layers, num_heads, mlp_ratio):
+    from mmseg.models.backbones import VisionTransformer as MMSegViT
+
+    return MMSegViT(img_size=img_size, patch_size=4, in_channels=in_channels, embed_dims=embed_dims,
+                    num_layers=num_layers, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=True,
+                    with_cls_token=False, final_norm=True, norm_cfg=dict(type="LN", eps=1e-6),
+                    out_indices=-1, patch_bias=True)
+
+
+def test_official_hr_file_loads_strictly_into_the_hr_run(tmp_path):
+    from mmpretrain.models.backbones import SwinTransformerV2
+
+    ref = _perturbed(SwinTransformerV2(**{**TINY["hr"], "out_indices": (0, 1, 2, 3)}))
+    path = tmp_path / "skysense_model_backbone_hr.pth"
+    torch.save(_official_hr_file(ref), path)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InitialisedWeightsWarning)
+        model = build(in_modalities=["hr"], encoder_checkpoints={"hr": str(path)})
+    report = model.key_reports["hr"]
+    assert report.clean and report.not_used == ["mask_token"], report.summary()
+    acc = model.weight_accounting()
+    assert acc["initialised"] == 0 and acc["loaded"] == _count(ref) and acc["sources"] == [str(path)]
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        for a, b in zip(ref(x), model(x)):
+            assert torch.equal(a, b)
+    # the same file as a plain --checkpoint is routed to the HR encoder by content
+    plain = build(in_modalities=["hr"], checkpoint=str(path))
+    assert plain.key_report.clean and plain.weight_accounting()["initialised"] == 0
+
+
+def test_key_mismatch_names_the_first_keys(tmp_path):
+    from mmpretrain.models.backbones import SwinTransformerV2
+
+    state = _official_hr_file(SwinTransformerV2(**{**TINY["hr"], "out_indices": (0, 1, 2, 3)}))
+    del state["backbone.stages.0.blocks.1.norm1.weight"]
+    state["backbone.stages.9.extra.weight"] = torch.zeros(1)
+    torch.save(state, tmp_path / "hr.pth")
+    with pytest.raises(CheckpointError, match=r"\(hr encoder\) does not match.*1 missing: "
+                                              r"stages\.0\.blocks\.1\.norm1\.weight.*1 unexpected: stages\.9\.extra"):
+        build(in_modalities=["hr"], encoder_checkpoints={"hr": str(tmp_path / "hr.pth")})
+
+
+@pytest.mark.parametrize("modality", ["s2", "s1"])
+def test_official_sentinel_file_loads_strictly_with_mmseg_names(tmp_path, modality):
+    """The released S2/S1 files hold mmseg ViT names and a `ctpe`: mapped to mmpretrain's, loaded
+    strictly, and the encoder computes what mmseg's ViT computes with them."""
+    vit = TINY[modality]
+    ref = _perturbed(_mmseg_vit(len(sky.DEFAULT_BANDS[modality]), vit["img_size"], 64, 2, 2, 2))
+    state = dict(ref.state_dict(), ctpe=torch.zeros(1, 365, 64))
+    assert "layers.0.attn.attn.in_proj_weight" in state and state["pos_embed"].shape == (1, 17, 64)
+    path = tmp_path / f"skysense_model_backbone_{modality}.pth"
+    torch.save(state, path)
+    model = build(in_modalities=[modality], encoder_checkpoints={modality: str(path)})
+    report = model.key_reports[modality]
+    assert report.clean and report.not_used == ["cls_token", "ctpe"], report.summary()
+    acc = model.weight_accounting()
+    assert acc["initialised_modules"] == ["encoder_pyramid"]  # the new 1x1 adapters only
+    assert acc["loaded"] == _count(model.encoders[modality])
+    x = torch.randn(2, len(sky.DEFAULT_BANDS[modality]), 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(model.encoders[modality](x)[0], ref(x)[-1], atol=1e-5, rtol=1e-5)
+
+
+def test_paper_size_official_key_layouts_match_on_meta():
+    """Paper size, on the meta device: the released HR (mmcls Swin-V2-H under `backbone.`, plus
+    `mask_token`) and S2/S1 (mmseg ViT-L/4 at 64 px, plus `ctpe`) layouts map key for key, shape
+    for shape, onto the encoders `skysense` builds."""
+    from mmpretrain.models.backbones import SwinTransformerV2
+
+    with torch.device("meta"), sky._meta_safe():
+        official = {
+            "hr": {k[len("backbone."):]: v for k, v in _official_hr_file(
+                SwinTransformerV2(**OFFICIAL_HR, out_indices=(0, 1, 2, 3))).items()},
+            "s2": dict(_mmseg_vit(10, 64, 1024, 24, 16, 4).state_dict(), ctpe=torch.empty(1, 365, 1024)),
+            "s1": dict(_mmseg_vit(2, 64, 1024, 24, 16, 4).state_dict(), ctpe=torch.empty(1, 365, 1024)),
+        }
+        model = MODELS.build(INFO["skysense"].config())
+    for m, state in official.items():
+        mapped, unused, fresh = model._encoder_state(state, m)
+        ours = {k: tuple(v.shape) for k, v in model.encoders[m].state_dict().items()}
+        assert {k: tuple(v.shape) for k, v in mapped.items()} == ours, m
+        assert unused == (["mask_token"] if m == "hr" else ["cls_token", "ctpe"]) and fresh == ()
+
+
+def test_full_checkpoint_into_an_hr_run_loads_hr_and_reports_the_rest(tmp_path, tiny):
+    path = tmp_path / "full.pth"
+    torch.save(tiny.state_dict(), path)
+    model = build(seed=3, in_modalities=["hr"], checkpoint=str(path))
+    report = model.key_report
+    assert report.clean and report.loaded and all(k.startswith("encoders.hr.") for k in report.loaded)
+    prefixes = {k.split(".")[0] if not k.startswith("encoders.") else ".".join(k.split(".")[:2])
+                for k in report.not_used}
+    assert prefixes == {"encoders.s2", "encoders.s1", "fusion", "prototypes", "inject", "token_pyramid"}
+    block = (model.encoders.hr.stages[2].blocks[5], tiny.encoders.hr.stages[2].blocks[5])
+    assert torch.equal(block[0].norm3.weight, block[1].norm3.weight)
+    assert model.weight_accounting()["initialised"] == 0
+    # the same file into the full model: everything on the path is loaded
+    assert build(seed=3, checkpoint=str(path)).weight_accounting()["initialised"] == 0
+
+
+def test_random_modules_on_the_path_warn_loudly(tmp_path, tiny):
+    """An HR file into the full model leaves fusion, prototypes, ViTs random: a warning names them."""
+    torch.save({"state_dict": {f"backbone.{k}": v for k, v in tiny.encoders.hr.state_dict().items()}},
+               tmp_path / "hr.pth")
+    with pytest.warns(InitialisedWeightsWarning, match=r"still at initialisation.*encoders\.s2.*fusion"):
+        model = build(encoder_checkpoints={"hr": str(tmp_path / "hr.pth")})
+    acc = model.weight_accounting()
+    assert acc["loaded"] == _count(model.encoders.hr) and acc["initialised"] == _count(model) - acc["loaded"]
+    assert acc["initialised_modules"][:3] == ["encoders.s2", "encoders.s1", "fusion"]
+
+
+def test_encoder_parts_are_named_and_checked(tmp_path, tiny):
+    with pytest.raises(CheckpointError, match=r"--checkpoint sar=x.pth: SkySenseBackbone has no part 'sar'; "
+                                              r"it has the parts hr, s2, s1"):
+        build(encoder_checkpoints={"sar": "x.pth"})
+    with pytest.raises(CheckpointError, match=r"has no part 's2'; it has the parts hr$"):
+        MODELS.build(INFO["skysense-hr"].config(hr=dict(arch=SMALL_SWIN), encoder_checkpoints={"s2": "x"}))
+    s2_file = tmp_path / "s2.pth"
+    torch.save(tiny.encoders.s2.state_dict(), s2_file)
+    with pytest.warns(UserWarning, match=r"holds the 's2' encoder, which this run does not build"):
+        model = build(in_modalities=["hr"], encoder_checkpoints={"s2": str(s2_file)})
+    assert model.key_reports["s2"].loaded == [] and model.key_reports["s2"].not_used

@@ -54,7 +54,7 @@ def test_an_option_can_add_a_modality_and_the_runner_fits_backbones_to_it():
 
 
 def test_mixed_precision_is_cuda_only_and_uses_mmengines_amp():
-    from rsbench.runner import apply_precision
+    from rsbench.run_config import apply_precision
 
     with pytest.raises(SpecError, match="--precision fp16: mixed precision needs --device cuda"):
         RunSpec(backbone="b", task="t", precision="fp16").validate()

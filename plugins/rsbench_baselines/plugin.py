@@ -11,6 +11,9 @@ TYPE = "RSBMMPretrainBackbone"
 
 def _mmpretrain(name: str, net: dict, channels: tuple[int, ...], strides: tuple[int, ...],
                 params: int, description: str, tiny: bool = False, test_size: int = 64) -> BackboneInfo:
+    """An mmpretrain baseline. None has a minimum input size (their patch embeddings, patch
+    merging and Swin windows pad; checked by tests/test_input_rules.py); ``input_multiple`` is
+    the size their maps tile exactly: the deepest stride (ViT: the patch)."""
     return BackboneInfo(
         name=name,
         builder=BUILDER,
@@ -22,6 +25,9 @@ def _mmpretrain(name: str, net: dict, channels: tuple[int, ...], strides: tuple[
         pooled_channels=channels[-1],
         params=params,
         description=description,
+        input_rule=f"any H, W; multiples of {max(strides)} tile the maps exactly",
+        min_input_size=0,
+        input_multiple=max(strides),
         tiny=tiny,
         test_size=test_size,
     )

@@ -66,16 +66,19 @@ def create_features_model(model_name: str, in_chans: int = 3, out_indices: Seque
             f"{type(exc).__name__}: {exc}") from exc
 
 
-def _input_rule(model_name: str, strides: Sequence[int]) -> tuple[str, int]:
-    """Fixed-size models (ViT, Swin) take their pretrained size; others any multiple of the stride."""
+def _input_rule(model_name: str, strides: Sequence[int]) -> tuple[str, int, int]:
+    """Fixed-size models (ViT, Swin) take their pretrained size; others any multiple of the stride.
+    Returns the rule in words, the test size and the minimum input size (``rsbench.input_rules``:
+    a fixed size is declared as the minimum, so resizing tasks adapt up to it; a larger size
+    still fails at the forward, which the rule as data cannot say)."""
     from timm.models import get_pretrained_cfg
 
     cfg = get_pretrained_cfg(model_name)
     if cfg is not None and getattr(cfg, "fixed_input_size", False):
         size = int(cfg.input_size[-1])
         return (f"fixed {cfg.input_size[-2]}x{cfg.input_size[-1]} (timm fixed_input_size; "
-                "set timm_kwargs img_size= to change)"), size
-    return f"H and W multiples of {max(strides)}", DEFAULT_TEST_SIZE
+                "set timm_kwargs img_size= to change)"), size, size
+    return f"H and W multiples of {max(strides)}", DEFAULT_TEST_SIZE, 0
 
 
 @functools.lru_cache(maxsize=None)
@@ -88,7 +91,7 @@ def describe(name: str) -> BackboneInfo:
         net = create_features_model(model_name, in_chans=len(RGB["hr"]))
     channels = tuple(int(c) for c in net.feature_info.channels())
     strides = tuple(int(s) for s in net.feature_info.reduction())
-    rule, test_size = _input_rule(model_name, strides)
+    rule, test_size, min_size = _input_rule(model_name, strides)
     return BackboneInfo(
         name=name,
         builder=BUILDER,
@@ -102,6 +105,8 @@ def describe(name: str) -> BackboneInfo:
         family="baseline",
         description=f"timm {model_name} (features_only), randomly initialised unless checkpoint= is given",
         input_rule=rule,
+        min_input_size=min_size,
+        input_multiple=max(strides),
         test_size=test_size,
     )
 

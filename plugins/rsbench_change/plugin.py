@@ -30,24 +30,24 @@ DYNA_SCS = (
 
 
 def _dataset(name: str, title: str, module, citation: str,
-             classes: tuple[str, ...] = ("unchanged", "changed")) -> DatasetInfo:
+             classes: tuple[str, ...] = ("unchanged", "changed"), archives: str = "") -> DatasetInfo:
     return DatasetInfo(name=name, title=title, layout=module.LAYOUT, classes=classes,
                        checker=f"rsbench_change.{module.__name__.rsplit('.', 1)[1]}:check",
                        fixture=f"rsbench_change.{module.__name__.rsplit('.', 1)[1]}:write_fixture",
-                       citation=citation)
+                       citation=citation, archives=archives)
 
 
 @hookimpl
 def rsbench_register_datasets(register):
     register(_dataset("levir-cd", "LEVIR-CD", levir_cd,
                       "Chen & Shi, A Spatial-Temporal Attention-Based Method and a New Dataset for Remote "
-                      "Sensing Image Change Detection, Remote Sensing 2020"))
+                      "Sensing Image Change Detection, Remote Sensing 2020", archives="rsbench_change.archives:LEVIR_CD"))
     register(_dataset("whu-cd", "WHU-CD", whu_cd,
                       "Ji, Wei & Lu, Fully Convolutional Networks for Multisource Building Extraction From an "
-                      "Open Aerial and Satellite Imagery Data Set, IEEE TGRS 2019"))
+                      "Open Aerial and Satellite Imagery Data Set, IEEE TGRS 2019", archives="rsbench_change.archives:WHU_CD"))
     register(_dataset("oscd", "OSCD", oscd,
                       "Daudt et al., Urban Change Detection for Multispectral Earth Observation Using "
-                      "Convolutional Neural Networks, IGARSS 2018"))
+                      "Convolutional Neural Networks, IGARSS 2018", archives="rsbench_change.archives:OSCD"))
     register(_dataset("dfc25-t2", "DFC25 track 2 (BRIGHT)", dfc25,
                       "Chen et al., BRIGHT: A globally distributed multimodal building damage assessment "
                       "dataset with very-high-resolution for all-weather disaster response, 2025",

@@ -17,6 +17,7 @@ def rsbench_register_datasets(register):
         checker="rsbench_classification.aid:check", fixture="rsbench_classification.aid:write_fixture",
         citation="Xia et al., AID: A Benchmark Data Set for Performance Evaluation of Aerial Scene "
                  "Classification, IEEE TGRS 2017",
+        archives="rsbench_classification.archives:AID",
     ))
 
 

@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from rsbench import input_rules
 from rsbench.catalog import BackboneInfo
 from rsbench.spec import RunSpec
 from rsbench.task import Task
@@ -43,6 +44,12 @@ class SceneClassificationTask(CSVPredictions, Task):
         data["options"] = opts
         return data
 
+    @staticmethod
+    def input_size(backbone: BackboneInfo, data: dict[str, Any]) -> int:
+        """The square size fed: native capped at ``max_size``, raised to the backbone's input
+        rule where it is below (SwinV2-H needs >= 225 px: AID goes to 256, not 224)."""
+        return input_rules.adapt_size(backbone, int(data["img_size"]))
+
     def build_config(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any],
                      work_dir: Path) -> dict[str, Any]:
         opts = data["options"]
@@ -56,7 +63,7 @@ class SceneClassificationTask(CSVPredictions, Task):
         iters_per_epoch = math.ceil(len(data["train"]) / batch)
         max_iters = spec.max_iters or iters_per_epoch * int(opts["epochs"])
         lr = spec.lr or float(opts["lr"])
-        size = data["img_size"]
+        size = self.input_size(backbone, data)
 
         def dataset(name: str, pipeline: list[dict[str, Any]]) -> dict[str, Any]:
             return dict(type="CustomDataset", data_root=data["root"], data_prefix="",
@@ -102,5 +109,7 @@ class SceneClassificationTask(CSVPredictions, Task):
         return float(metrics["accuracy/top1"])
 
     def row_fields(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any]) -> dict[str, Any]:
+        plan = input_rules.check(backbone, self.info, data["options"], self.modalities, data=data)
         return {"normalization": f"mean={list(RGB_MEAN)} std={list(RGB_STD)} (RGB, 0-255)",
-                "adapter": "none; linear probe without augmentation" if spec.protocol == "linear" else "none"}
+                "adapter": "none; linear probe without augmentation" if spec.protocol == "linear" else "none",
+                "input_size": plan.row_value() or str(self.input_size(backbone, data))}

@@ -23,6 +23,7 @@ def rsbench_register_datasets(register):
         checker="rsbench_detection.dior:check", fixture="rsbench_detection.dior:write_fixture",
         citation="Li et al., Object detection in optical remote sensing images: a survey and a new benchmark, "
                  "ISPRS J. 2020; Cheng et al., Anchor-free oriented proposal generator (DIOR-R), IEEE TGRS 2022",
+        archives="rsbench_detection.archives:DIOR",
     ))
     register(DatasetInfo(
         name="sardet100k", title="SARDet-100K", layout=sardet.LAYOUT, classes=sardet.CLASSES,
@@ -35,6 +36,7 @@ def rsbench_register_datasets(register):
         checker="rsbench_detection.fair1m:check", fixture="rsbench_detection.fair1m:write_fixture",
         citation="Sun et al., FAIR1M: A benchmark dataset for fine-grained object recognition in "
                  "high-resolution remote sensing imagery, ISPRS J. 2022",
+        archives="rsbench_detection.archives:FAIR1M",
     ))
     register(DatasetInfo(
         name="ubcv2", title="UBCv2 (RGB+SAR fine-grained roofs)", layout=ubcv2.LAYOUT, classes=ubcv2.CLASSES,

@@ -186,6 +186,7 @@ class BandsClassificationTask(CSVPredictions, Task):
                               f"(bilinear grid {data['grid']} px): {json.dumps(norm, sort_keys=True)}"),
             "adapter": (f"bands fed {json.dumps(data.get('bands_fed', {}))}; every band resampled bilinearly "
                         f"to {data['grid']}x{data['grid']} px; train samples {len(data['train'])}"),
+            **data.get("row_fields", {}),  # the dataset's own facts (BigEarthNet: which release)
         }
 
 

@@ -1,6 +1,10 @@
-"""BigEarthNet v1.0 (Sumbul et al. 2019), Sentinel-2 part: 12-band 120x120 patches, multi-label.
+"""BigEarthNet (v1.0, Sumbul et al. 2019; v2.0 reBEN), Sentinel-2 part: 12-band 120x120 patches, multi-label.
 
-Official layout (``<root>`` holds the extracted archive and the split CSVs)::
+:func:`check` detects the layout: v1 (below) or v2 / reBEN (:mod:`rsbench_imagelevel.reben`,
+chosen when ``metadata.parquet`` or ``BigEarthNet-S2/`` is present); the row records which
+(``ben_version``), since the two releases differ in patches, labels and splits.
+
+Official v1 layout (``<root>`` holds the extracted archive and the split CSVs)::
 
     BigEarthNet-v1.0/<S2 patch>/<S2 patch>_B01.tif ... _B12.tif (12 single-band GeoTIFFs: B01..B09,
                                  B8A, B11, B12; no B10) and <S2 patch>_labels_metadata.json
@@ -68,8 +72,12 @@ LABEL_43_TO_19 = {
     22: 8, 23: 9, 24: 10, 25: 11, 31: 11, 26: 12, 27: 12, 28: 13, 29: 14, 33: 15, 34: 15, 35: 16,
     36: 16, 38: 17, 39: 17, 40: 18, 41: 18, 42: 18,
 }
-LAYOUT = ("BigEarthNet-v1.0/<patch>/<patch>_Bxx.tif (12 bands at 120/60/20 px) + <patch>_labels_metadata.json; "
-          "{train,val,test}.csv with rows '<S2 patch>,<S1 patch>'")
+LAYOUT_V1 = ("BigEarthNet-v1.0/<patch>/<patch>_Bxx.tif (12 bands at 120/60/20 px) + <patch>_labels_metadata.json; "
+             "{train,val,test}.csv with rows '<S2 patch>,<S1 patch>'")
+#: reBEN's layout in one line (spelled out in :mod:`rsbench_imagelevel.reben`).
+LAYOUT_V2 = ("metadata.parquet (columns patch_id, labels as 19-class names, split in train/validation/test, "
+             "s1_name); BigEarthNet-S2/<tile>/<patch_id>/<patch_id>_Bxx.tif (12 bands)")
+LAYOUT = f"v1: {LAYOUT_V1} | or v2 (reBEN): {LAYOUT_V2}"
 TITLE = "BigEarthNet v1.0"
 
 
@@ -97,7 +105,21 @@ def labels_19(json_path: Path) -> list[int]:
 def find_root(root: Path) -> Path:
     if (root / S2_FOLDER).is_dir():
         return root
-    raise DataLayoutError(f"{root}: not the {TITLE} layout — no {S2_FOLDER}/ folder; expected {LAYOUT}")
+    raise DataLayoutError(f"{root}: not the {TITLE} layout — no {S2_FOLDER}/ folder; expected {LAYOUT_V1}")
+
+
+def layout_version(root: Path) -> str:
+    """``"v1"`` or ``"v2"`` (reBEN) from the folders present; an error naming both layouts otherwise."""
+    from rsbench_imagelevel import reben
+
+    v1, v2 = (root / S2_FOLDER).is_dir(), reben.is_layout(root)
+    if v1 and v2:
+        raise DataLayoutError(f"{root}: holds both BigEarthNet v1 ({S2_FOLDER}/) and v2 ({reben.METADATA} or "
+                              f"{reben.S2_FOLDER}/); point the data root at a folder with one release")
+    if v1 or v2:
+        return "v1" if v1 else "v2"
+    raise DataLayoutError(f"{root}: neither BigEarthNet layout — no {S2_FOLDER}/ folder ({TITLE}: {LAYOUT_V1}) "
+                          f"and no {reben.METADATA} ({reben.TITLE}: {reben.LAYOUT})")
 
 
 def read_split(root: Path, split: str) -> list[tuple[str, str]]:
@@ -131,6 +153,16 @@ def check_s2_bands(root: Path, patch: str) -> int:
 
 
 def check(root: Path, with_s1: bool = False) -> dict[str, Any]:
+    """The samples of the BigEarthNet release under ``root``, v1 or v2 (see :func:`layout_version`)."""
+    root = Path(root)
+    if layout_version(root) == "v2":
+        from rsbench_imagelevel import reben
+
+        return reben.check(root, with_s1=with_s1)
+    return check_v1(root, with_s1)
+
+
+def check_v1(root: Path, with_s1: bool = False) -> dict[str, Any]:
     root = find_root(Path(root))
     splits = {s: read_split(root, s) for s in SPLITS}
     total = sum(len(v) for v in splits.values())
@@ -148,7 +180,8 @@ def check(root: Path, with_s1: bool = False) -> dict[str, Any]:
                 check_s1(root, s1, split)
             samples[split].append(dict(s2=s2, s1=s1, gt_label=labels_19(folder / f"{s2}_labels_metadata.json")))
     return {"root": str(root), "classes": list(CLASSES), "samples": samples, "size": size,
-            "band_ref": "rsbench_imagelevel.ben_s2:band_ref"}
+            "band_ref": "rsbench_imagelevel.ben_s2:band_ref",
+            "row_fields": {"ben_version": "v1", "ben_splits": "BigEarthNet-MM_19-classes_models {train,val,test}.csv"}}
 
 
 def check_s1(root: Path, s1: str, split: str) -> None:
@@ -188,23 +221,58 @@ def fixture_labels(index: int, rng: np.random.Generator) -> list[int]:
     return sorted(labels)
 
 
-def write_fixture(out: Path, seed: int = 0, size: int = 24, with_s1: bool = False,
-                  dataset: str = "ben-s2") -> Path:
-    """A tiny BigEarthNet (114 patches, 10 m grid ``size`` px) whose labels set the spectrum.
-
-    Each class raises its own pair of bands (19 distinct pairs of the 12; and one S1
-    polarisation): a patch's reflectance is a base level plus the sum of its labels' bumps plus
-    noise, so each label is linearly recoverable from band means. Some JSONs also hold a class
-    the 19-class table drops.
-    """
-    out = Path(out)
-    rng = np.random.default_rng(seed)
+def fixture_signatures(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class spectral bumps: a distinct pair of the 12 S2 bands, and one S1 polarisation."""
     pairs = [(a, b) for a in range(len(S2_FILES)) for b in range(a + 1, len(S2_FILES))]
     chosen = rng.choice(len(pairs), len(CLASSES), replace=False)
     sig_s2 = np.zeros((len(CLASSES), len(S2_FILES)))
     for k, j in enumerate(chosen):
         sig_s2[k, list(pairs[j])] = 1.0
     sig_s1 = np.eye(2)[np.arange(len(CLASSES)) % 2] * (1 + np.arange(len(CLASSES))[:, None] / len(CLASSES))
+    return sig_s2, sig_s1
+
+
+def write_s2_bands(folder: Path, patch: str, spectrum: np.ndarray, size: int, rng: np.random.Generator) -> None:
+    """The 12 band files of one patch at native GSD sizes (10 m grid ``size`` px)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for b, suffix in enumerate(S2_FILES):
+        px = size // S2_DIVISOR[suffix]
+        band = 500 + 2000 * spectrum[b] + rng.normal(0, 150, (px, px))
+        _write_tif(folder / f"{patch}_{suffix}.tif", np.clip(band, 0, 10000).astype(np.uint16),
+                   10.0 * S2_DIVISOR[suffix])
+
+
+def write_s1_bands(folder: Path, patch: str, backscatter: np.ndarray, size: int, rng: np.random.Generator) -> None:
+    """VV and VH (float32 dB) of one S1 patch."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for p, pol in enumerate(("VV", "VH")):
+        db = -20 + 4 * backscatter[p] + rng.normal(0, 1.0, (size, size))
+        _write_tif(folder / f"{patch}_{pol}.tif", db.astype(np.float32), 10.0)
+
+
+#: ``layout`` values of :func:`write_fixture`.
+FIXTURE_LAYOUTS = ("v1", "v2")
+
+
+def write_fixture(out: Path, seed: int = 0, size: int = 24, with_s1: bool = False,
+                  dataset: str = "ben-s2", layout: str = "v1") -> Path:
+    """A tiny BigEarthNet (114 patches, 10 m grid ``size`` px) whose labels set the spectrum;
+    ``layout="v2"`` writes it as reBEN (:func:`rsbench_imagelevel.reben.write_fixture`).
+
+    Each class raises its own pair of bands (19 distinct pairs of the 12; and one S1
+    polarisation): a patch's reflectance is a base level plus the sum of its labels' bumps plus
+    noise, so each label is linearly recoverable from band means. Some v1 JSONs also hold a
+    class the 19-class table drops.
+    """
+    if layout not in FIXTURE_LAYOUTS:
+        raise DataLayoutError(f"BigEarthNet fixture layout {layout!r}: expected one of {', '.join(FIXTURE_LAYOUTS)}")
+    if layout == "v2":
+        from rsbench_imagelevel import reben
+
+        return reben.write_fixture(out, seed=seed, size=size, with_s1=with_s1, dataset=dataset)
+    out = Path(out)
+    rng = np.random.default_rng(seed)
+    sig_s2, sig_s1 = fixture_signatures(rng)
     n = 0
     for split, count in FIXTURE_COUNTS.items():
         rows = []
@@ -215,24 +283,14 @@ def write_fixture(out: Path, seed: int = 0, size: int = 24, with_s1: bool = Fals
             labels = fixture_labels(n, rng)
             names = [REPRESENTATIVE[k] for k in labels] + (["Airports"] if n % 7 == 3 else [])
             folder = out / S2_FOLDER / s2
-            folder.mkdir(parents=True, exist_ok=True)
-            spectrum = sig_s2[labels].sum(0)
-            for b, suffix in enumerate(S2_FILES):
-                px = size // S2_DIVISOR[suffix]
-                band = 500 + 2000 * spectrum[b] + rng.normal(0, 150, (px, px))
-                _write_tif(folder / f"{s2}_{suffix}.tif", np.clip(band, 0, 10000).astype(np.uint16),
-                           10.0 * S2_DIVISOR[suffix])
+            write_s2_bands(folder, s2, sig_s2[labels].sum(0), size, rng)
             meta = dict(labels=names, coordinates=dict(ulx=500000, uly=5800000, lrx=501200, lry=5798800),
                         projection="EPSG:32633", tile_source="S2A_MSIL1C_20170613T101031_N0205_R022_T33UUP",
                         acquisition_date="2017-06-13 10:10:31")
             (folder / f"{s2}_labels_metadata.json").write_text(json.dumps(meta))
             if with_s1:
                 s1_folder = out / S1_FOLDER / s1
-                s1_folder.mkdir(parents=True, exist_ok=True)
-                back = sig_s1[labels].sum(0)
-                for p, pol in enumerate(("VV", "VH")):
-                    db = -20 + 4 * back[p] + rng.normal(0, 1.0, (size, size))
-                    _write_tif(s1_folder / f"{s1}_{pol}.tif", db.astype(np.float32), 10.0)
+                write_s1_bands(s1_folder, s1, sig_s1[labels].sum(0), size, rng)
                 s1_meta = dict(labels=names, corresponding_s2_patch=s2, projection="EPSG:32633",
                                scene_source="S1A_IW_GRDH_1SDV_20170613T165043", acquisition_time="2017-06-13T16:50:43")
                 (s1_folder / f"{s1}_labels_metadata.json").write_text(json.dumps(s1_meta))

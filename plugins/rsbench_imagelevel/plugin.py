@@ -14,7 +14,8 @@ MAP = ("mAP (%), headline micro: mmpretrain's exact average precision of all (pa
 BEN_OPTIONS = dict(label_fraction=1.0, split_seed=0, epochs=20, batch_size=32, lr=5e-4, img_size=0,
                    stats_samples=64)
 S2 = ben_s2.S2_BANDS
-BEN_ID = "the S2 patch name (its folder under BigEarthNet-v1.0/, also for BigEarthNet-MM)"
+BEN_ID = ("the S2 patch name (v1: its folder under BigEarthNet-v1.0/; v2: metadata.parquet patch_id; "
+          "also for BigEarthNet-MM)")
 FMOW_OPTIONS = dict(split_seed=0, epochs=30, batch_size=32, lr=5e-4, img_size=96, stats_samples=64)
 TOP = ("top-1 accuracy (%, headline) and top-5 accuracy over the evaluated split (mmpretrain Accuracy); "
        "13-band images resampled bilinearly to img_size (SatMAE: 96)")
@@ -31,6 +32,7 @@ def datasets() -> list[DatasetInfo]:
             checker="rsbench_imagelevel.resisc45:check", fixture="rsbench_imagelevel.resisc45:write_fixture",
             citation="Cheng et al., Remote Sensing Image Scene Classification: Benchmark and State of the "
                      "Art, Proc. IEEE 2017",
+            archives="rsbench_imagelevel.archives:RESISC45",
         ),
         DatasetInfo(
             name="dfc23-t2", title="IEEE GRSS DFC 2023 track 2 (building height)", layout=dfc23.LAYOUT, classes=(),
@@ -39,16 +41,20 @@ def datasets() -> list[DatasetInfo]:
                      "Classification for Semantic Urban Reconstruction, IEEE GRSM 2023",
         ),
         DatasetInfo(
-            name="ben-s2", title="BigEarthNet v1.0 (S2)", layout=ben_s2.LAYOUT, classes=ben_s2.CLASSES,
+            name="ben-s2", title="BigEarthNet v1.0 / v2.0 reBEN (S2)", layout=ben_s2.LAYOUT, classes=ben_s2.CLASSES,
             checker="rsbench_imagelevel.ben_s2:check", fixture="rsbench_imagelevel.ben_s2:write_fixture",
             citation="Sumbul et al., BigEarthNet: A Large-Scale Benchmark Archive for Remote Sensing Image "
-                     "Understanding, IGARSS 2019",
+                     "Understanding, IGARSS 2019; Clasen et al., reBEN: Refined BigEarthNet Dataset for Remote "
+                     "Sensing Image Analysis, IGARSS 2025",
+            archives="rsbench_imagelevel.archives:BEN_S2",
         ),
         DatasetInfo(
             name="ben-mm", title="BigEarthNet-MM (S1 + S2)", layout=ben_mm.LAYOUT, classes=ben_mm.CLASSES,
             checker="rsbench_imagelevel.ben_mm:check", fixture="rsbench_imagelevel.ben_mm:write_fixture",
             citation="Sumbul et al., BigEarthNet-MM: A Large-Scale, Multimodal, Multilabel Benchmark Archive "
-                     "for Remote Sensing Image Classification and Retrieval, IEEE GRSM 2021",
+                     "for Remote Sensing Image Classification and Retrieval, IEEE GRSM 2021; Clasen et al., "
+                     "reBEN, IGARSS 2025",
+            archives="rsbench_imagelevel.archives:BEN_MM",
         ),
         DatasetInfo(
             name="fmow-s2", title="fMoW-Sentinel", layout=fmow_s2.LAYOUT, classes=fmow_s2.CLASSES,

@@ -9,11 +9,11 @@ modalities (shared weights, separate attention), and token counts per modality m
 
 Two block styles:
 
-* ``"post"`` (default, the paper's description): ``x = LN(x + MHSA(x))``, then
+* ``"post"`` (this module's default, the paper's description): ``x = LN(x + MHSA(x))``, then
   ``x = LN(x + MLP(x))``.
-* ``"released"`` (the released pretraining code, exactly): ``x = x + MLP(MHSA(LN(x)))``, with
-  one LayerNorm and a single residual; use it to load MMA weights of a full MaRS pretraining
-  checkpoint (module names map one-to-one, see ``RELEASED_KEY_MAP``).
+* ``"released"`` (the released pretraining code, exactly; the MaRS presets' choice):
+  ``x = x + MLP(MHSA(LN(x)))``, with one LayerNorm and a single residual; MMA weights of a full
+  MaRS pretraining checkpoint load into it (module names map one-to-one, see ``RELEASED_KEY_MAP``).
 """
 
 from __future__ import annotations
@@ -65,25 +65,31 @@ class MetaModalityAttention(nn.Module):
     """``2 * depth`` MMA layers: intra, joint, intra, joint, ...
 
     ``forward`` takes one ``(B, N_m, C)`` token tensor per modality and returns them refined,
-    in the same order. ``intra_only=True`` skips the joint layers (a modality is missing and
-    no placeholder stands in for it).
+    in the same order. ``joint=False`` (a modality is missing and no placeholder stands in for
+    it) leaves the joint layers out: ``nn.Identity`` holds their places, so layer indices (and
+    checkpoint keys) stay those of the full module. ``intra_only=True`` skips built joint layers.
     """
 
     def __init__(self, dim: int, depth: int = 2, num_heads: int = 8, mlp_ratio: float = 4.0,
-                 drop_path: float = 0.0, style: str = "post") -> None:
+                 drop_path: float = 0.0, style: str = "post", joint: bool = True) -> None:
         super().__init__()
         if depth < 1:
             raise ValueError(f"MMA depth must be >= 1 (pairs of intra and joint layers); got {depth}")
         self.dim = dim
         self.layers = nn.ModuleList(
             MMABlock(dim, num_heads, joint=i % 2 == 1, mlp_ratio=mlp_ratio, drop_path=drop_path, style=style)
+            if joint or i % 2 == 0 else nn.Identity()
             for i in range(2 * depth)
         )
+
+    def blocks(self) -> list[MMABlock]:
+        """The built layers."""
+        return [layer for layer in self.layers if isinstance(layer, MMABlock)]
 
     def forward(self, tokens: Sequence[Tensor], intra_only: bool = False) -> list[Tensor]:
         lengths = [t.shape[1] for t in tokens]
         x = torch.cat(list(tokens), dim=1)
-        for layer in self.layers:
+        for layer in self.blocks():
             if layer.joint and intra_only:
                 continue
             x = layer(x, lengths)

@@ -11,9 +11,15 @@ code (``models/MaRS.py``, ``mars_dataset.py``) where the summary is silent:
   ``SwinTransformerForMaRS``); each modality's last-stage map after Meta-Modality Attention is
   decoded by a 1x1 convolution and a pixel shuffle of the encoder stride, and the L1 error on
   masked pixels is the loss (:class:`~rsbench_mars.pretrain_losses.MaskedReconstructionLoss`);
-* complementarity-guided contrast ``L_CGCL = L_patch + L_global + L_cross`` (1:1:1) on the same
-  post-MMA last-stage tokens (:class:`~rsbench_mars.pretrain_losses.ComplementarityGuidedContrastiveLoss`);
+* Cross-Granularity Contrastive Learning (CGCL), ``L_CGCL = L_patch + L_global + L_cross``
+  (1:1:1) on the same post-MMA last-stage tokens
+  (:class:`~rsbench_mars.pretrain_losses.CrossGranularityContrastiveLoss`);
 * ``L = L_MIM(RGB) + L_MIM(SAR) + L_CGCL``; AdamW, cosine learning rate, gradient clipping.
+
+The backbone is always built with MMA as the released pretraining graph (``fusion="mma"``,
+``mma_style="released"`` unless the preset sets MMA itself), whatever the preset's fusion: MMA
+is part of the objective. The checkpoint holds the encoders, their final norms and MMA; the sum
+presets (``mars``, ``mars-tiny``) load its encoders and leave MMA out, the MMA presets load all.
 
 Left out: the released code also distils the RGB tokens towards a frozen ImageNet-pretrained
 Swin teacher (negative cosine); rsbench never downloads weights and the paper's summary does not
@@ -35,7 +41,7 @@ from torch import Tensor, nn
 
 from rsbench.pretrain import PretrainObjective
 from rsbench_mars import pretrain_data
-from rsbench_mars.pretrain_losses import ComplementarityGuidedContrastiveLoss, MaskedReconstructionLoss
+from rsbench_mars.pretrain_losses import CrossGranularityContrastiveLoss, MaskedReconstructionLoss
 
 IN_CHANNELS = {"hr": 3, "sar": 1}
 
@@ -63,6 +69,15 @@ def masked_embedding(model: nn.Module, tokens: Mapping[str, Tensor], mask: Tenso
             h.remove()
 
 
+def pretraining_backbone(backbone: Mapping[str, Any]) -> dict[str, Any]:
+    """The preset's config with MMA (see the module docstring); MMA starts at initialisation here
+    by design, so the MMA presets' refusal of untrained MMA does not apply."""
+    config = dict(backbone)
+    if config.get("fusion", "sum") != "mma":
+        config.update(fusion="mma", mma_style="released")
+    return dict(config, accept_initialised_mma=True)
+
+
 class MaRSPretrainer(PretrainObjective):
     """The MaRS objective around a MaRS backbone config (see the module docstring).
 
@@ -72,7 +87,7 @@ class MaRSPretrainer(PretrainObjective):
         mask_ratio: fraction of mask blocks masked (paper 0.6).
         mask_patch_size: mask block side in px (default ``img_size / 16``, as released).
         mim_weight, cgcl_weight: ``L = mim_weight (L_MIM(RGB) + L_MIM(SAR)) + cgcl_weight L_CGCL``.
-        cgcl: keyword arguments of :class:`ComplementarityGuidedContrastiveLoss`.
+        cgcl: keyword arguments of :class:`CrossGranularityContrastiveLoss`.
     """
 
     defaults = dict(lr=1e-3, weight_decay=0.05, batch_size=8, clip_grad=3.0, warmup=0)
@@ -80,7 +95,7 @@ class MaRSPretrainer(PretrainObjective):
     def __init__(self, backbone: Mapping[str, Any], img_size: int | None = None, mask_ratio: float = 0.6,
                  mask_patch_size: int | None = None, mim_weight: float = 1.0, cgcl_weight: float = 1.0,
                  cgcl: Mapping[str, Any] | None = None) -> None:
-        super().__init__(backbone)
+        super().__init__(pretraining_backbone(backbone))
         model = self.backbone
         self.img_size = int(img_size or dict(backbone.get("encoder", {})).get("img_size", 512))
         patch = model.encoders["hr"].patch_embed.patch_size
@@ -97,7 +112,7 @@ class MaRSPretrainer(PretrainObjective):
             for m, c in IN_CHANNELS.items()
         })
         self.mim = MaskedReconstructionLoss()
-        self.cgcl = ComplementarityGuidedContrastiveLoss(**dict(cgcl or {}))
+        self.cgcl = CrossGranularityContrastiveLoss(**dict(cgcl or {}))
         self.mim_weight, self.cgcl_weight = float(mim_weight), float(cgcl_weight)
 
     # -- data ------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""MaRS's pretraining losses: complementarity-guided contrast (CGCL) and masked reconstruction.
+"""MaRS's pretraining losses: Cross-Granularity Contrastive Learning (CGCL) and masked reconstruction.
 
 Registered in mmengine's root ``MODELS`` as ``MaRSCGCLLoss`` and ``MaRSMIMLoss``.
 """
@@ -14,8 +14,9 @@ from rsbench.pretrain import info_nce
 
 
 @MODELS.register_module(name="MaRSCGCLLoss")
-class ComplementarityGuidedContrastiveLoss(nn.Module):
-    """``L_CGCL = alpha L_patch + beta L_global + gamma L_cross`` between co-registered RGB and SAR
+class CrossGranularityContrastiveLoss(nn.Module):
+    """Cross-Granularity Contrastive Learning (CGCL), the paper's contrastive objective:
+    ``L_CGCL = alpha L_patch + beta L_global + gamma L_cross`` between co-registered RGB and SAR
     tokens ``(B, N, D)`` (patch ``n`` of both images covers the same ground).
 
     * ``L_patch``: symmetric InfoNCE over all ``B N`` patches of the batch: RGB patch ``(b, n)``

@@ -12,10 +12,12 @@ RGB = ("R", "G", "B")
 SCHEDULE = dict(max_iters=80000, batch_size=8, lr=6e-5, head_channels=0)
 
 
-def _dataset(name: str, module: str, title: str, layout: str, classes: tuple[str, ...], citation: str) -> DatasetInfo:
+def _dataset(name: str, module: str, title: str, layout: str, classes: tuple[str, ...], citation: str,
+             archives: str = "") -> DatasetInfo:
     return DatasetInfo(name=name, title=title, layout=layout, classes=classes,
                        checker=f"rsbench_segmentation.{module}:check",
-                       fixture=f"rsbench_segmentation.{module}:write_fixture", citation=citation)
+                       fixture=f"rsbench_segmentation.{module}:write_fixture", citation=citation,
+                       archives=archives)
 
 
 #: What ``rsbench score`` reads for every segmentation task.
@@ -28,12 +30,14 @@ PREDICTIONS = ("a folder of class-id images (PNG or single-band GeoTIFF, ids as 
 def rsbench_register_datasets(register):
     register(_dataset("isaid", "isaid", "iSAID", isaid.LAYOUT, isaid.CLASSES,
                       "Waqas Zamir et al., iSAID: A Large-scale Dataset for Instance Segmentation in Aerial "
-                      "Images, CVPR Workshops 2019"))
+                      "Images, CVPR Workshops 2019", archives="rsbench_segmentation.archives:ISAID"))
     register(_dataset("deepglobe-road", "deepglobe_road", "DeepGlobe Road Extraction", deepglobe_road.LAYOUT,
                       deepglobe_road.CLASSES, "Demir et al., DeepGlobe 2018: A Challenge to Parse the Earth "
-                      "through Satellite Images, CVPR Workshops 2018"))
+                      "through Satellite Images, CVPR Workshops 2018",
+                      archives="rsbench_segmentation.archives:DEEPGLOBE_ROAD"))
     register(_dataset("potsdam", "potsdam", "ISPRS Potsdam", potsdam.LAYOUT, potsdam.CLASSES,
-                      "ISPRS 2D Semantic Labeling Contest - Potsdam (Rottensteiner et al. 2012)"))
+                      "ISPRS 2D Semantic Labeling Contest - Potsdam (Rottensteiner et al. 2012)",
+                      archives="rsbench_segmentation.archives:POTSDAM"))
     register(_dataset("earthmiss", "earthmiss", "EarthMiss", earthmiss.LAYOUT, earthmiss.CLASSES,
                       "Zhou et al., EarthMiss dataset and MetaRS method, Remote Sensing of Environment 2025"))
     # One DynamicEarthNet layout, three datasets: each evaluation checks only the files it reads

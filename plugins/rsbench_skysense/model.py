@@ -12,18 +12,37 @@ Structure (names in the module tree say what each part is)::
     prototypes    geo-context bank N_R x N_p x d, Sinkhorn + EMA + read-out -> [F_mm, context]
                   (prototypes.py)
     inject        1x1 conv adding [F_mm, context] to the HR stride-32 map
-    token_pyramid 1x1 convs giving the 4-level pyramid when no HR image is given
+    token_pyramid 1x1 convs giving the 4-level pyramid from F_mm when no HR image is given
+    encoder_pyramid 1x1 convs giving it from one S2/S1 encoder's map (single-date run, no fusion)
 
-Outputs for any subset of modalities, always ``out_channels`` channels at ``1 / out_strides`` of
-the *reference* input (the HR image when given, otherwise the first of s2, s1):
+Built per run (``in_modalities``, ``in_frames``; :func:`~rsbench_skysense.presets.forward_path`):
+a single-modality, single-date run builds only that modality's encoder, so an HR-only task
+(DIOR-R, iSAID, Potsdam, AID, LEVIR-CD ...) is exactly the released
+``skysense_model_backbone_hr.pth`` Swin-V2-H; fusion, DTPE and prototypes (and ``inject``) are
+built only for several modalities or a time series. ``in_modalities=None`` builds everything
+(pretraining, parameter counts, the ``params`` of the presets).
 
-* HR given: the HR Swin pyramid (of the last HR frame when T > 1); with fusion configured, the
-  fused features are computed on the HR stride-32 grid (time-series tokens resampled to it) and
+Outputs for any subset of the built modalities, always ``out_channels`` channels at
+``1 / out_strides`` of the *reference* input (the HR image when given, otherwise the first of s2, s1):
+
+* HR alone, no fusion built: the HR Swin pyramid, the official model's features.
+* HR given, fusion built: the HR Swin pyramid (of the last HR frame when T > 1); the fused
+  features are computed on the HR stride-32 grid (time-series tokens resampled to it) and
   added to the stride-32 map, the scale whose ground sampling (0.3 m x 32 ~ 10 m) matches
   Sentinel pixels.
-* No HR: the fused map lives on the first time series' ViT token grid (stride = patch size 4);
-  level ``i`` is that map resampled to ``1 / (4 * 2**i)`` of the input and projected to
-  ``out_channels[i]`` (the "token pyramid"; at least 1 x 1 for inputs under 32 px).
+* No HR: the fused map (or, for one single-date S2/S1 image, that encoder's map) lives on the
+  ViT token grid (stride = patch size 4); level ``i`` is that map resampled to
+  ``1 / (4 * 2**i)`` of the input and projected to ``out_channels[i]`` (at least 1 x 1 for
+  inputs under 32 px).
+
+Official weights (``--checkpoint hr=FILE --checkpoint s2=FILE --checkpoint s1=FILE``, parts
+``hr``/``s2``/``s1``), each loaded strictly into its encoder: the HR file holds mmcls Swin-V2
+keys under ``backbone.`` plus the pretraining ``mask_token`` (not used), without the Swin
+window-index buffers (recomputed); the S2/S1 files hold mmseg-style ViT keys
+(``layers.N.attn.attn.in_proj_weight``, a class token) plus the calendar-time encoding
+``ctpe`` (not used), mapped to mmpretrain's names (official README usage; the ViT is
+mmseg's, as in SkySense++'s copy). A full rsbench SkySense state loads the built modules
+strictly and reports the parts of modules this run does not build as not used.
 
 Fallbacks: frames without a date get no DTPE (zero); a time series (T > 1) without dates is an
 error unless ``require_dates=False``; without ``latlon`` the geo context is zero and no
@@ -56,6 +75,8 @@ paper's "others" (189M) are pre-training heads not part of a downstream backbone
 from __future__ import annotations
 
 import contextlib
+import re
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -68,7 +89,7 @@ from torch.overrides import TorchFunctionMode
 from rsbench.backbone import RSBackbone
 from rsbench.checkpoint import KeyReport, load_into, read_state_dict
 from rsbench.errors import CheckpointError
-from rsbench_skysense.presets import OFFICIAL_HR, RGB, S1_BANDS, S2_BANDS, VIT_LARGE
+from rsbench_skysense.presets import OFFICIAL_HR, RGB, S1_BANDS, S2_BANDS, VIT_LARGE, forward_path
 from rsbench_skysense.prototypes import GeoContextPrototypes
 from rsbench_skysense.temporal import TemporalFusionTransformer
 
@@ -77,8 +98,14 @@ TIME_SERIES = ("s2", "s1")
 #: Defaults under any ``hr=`` / ``s2=`` / ``s1=`` override: the official HR arguments, ViT-L/4.
 DEFAULT_TS = VIT_LARGE
 
-_CONTAINERS = ("encoders.", "fusion.", "prototypes.", "inject.", "token_pyramid.")
+_CONTAINERS = ("encoders.", "fusion.", "prototypes.", "inject.", "token_pyramid.", "encoder_pyramid.")
 _RECOMPUTED_BUFFERS = ("relative_position_index", "relative_coords_table")
+#: Entries of the released encoder files that no downstream module holds: the HR pretraining's
+#: ``mask_token`` and the S2 file's calendar-time encoding ``ctpe`` (official README: "unexpected
+#: keys"); the date encoding of this model lives in ``fusion.dtpe``.
+PRETRAINING_ONLY = ("mask_token", "ctpe")
+#: Modules that no SkySense file holds (new 1x1 adapters of a single-date S2/S1 run).
+_ADAPTERS = ("encoder_pyramid.",)
 
 
 class _LinspaceOnCPU(TorchFunctionMode):
@@ -112,6 +139,19 @@ def _resize(x: Tensor, size: Sequence[int]) -> Tensor:
     return F.interpolate(x, size=(th, tw), mode="bilinear", align_corners=False)
 
 
+def _swin_widths(swin: type, arch: str | Mapping[str, Any]) -> tuple[int, ...]:
+    """Stage widths of a SwinTransformerV2 ``arch`` (name or dict), without building it: the
+    declared outputs stay the HR pyramid's even when a run does not build the HR encoder."""
+    if isinstance(arch, str):
+        zoo = getattr(swin, "arch_zoo")
+        if arch.lower() not in zoo:
+            raise ValueError(f"SkySense hr: unknown SwinTransformerV2 arch {arch!r}; known: {sorted(zoo)}")
+        embed = int(zoo[arch.lower()]["embed_dims"])
+    else:
+        embed = int(arch["embed_dims"])
+    return tuple(embed * 2**i for i in range(4))
+
+
 @ROOT_MODELS.register_module(name="RSBSkySense")
 class SkySenseBackbone(RSBackbone):
     """SkySense with any subset of the HR, S2 and S1 encoders (see the module docstring).
@@ -120,15 +160,17 @@ class SkySenseBackbone(RSBackbone):
         hr, s2, s1: keyword arguments overriding :data:`OFFICIAL_HR` (SwinTransformerV2) and
             :data:`DEFAULT_TS` (VisionTransformer) for that encoder; ``None`` leaves it out.
         fusion: :class:`TemporalFusionTransformer` arguments (``embed_dims``, ``num_layers``,
-            ``num_heads``, ``mlp_ratio``, ``num_days``, ``drop_path_rate``); ``None`` (only with
-            ``hr`` alone) gives the plain HR pyramid, i.e. the official released model.
+            ``num_heads``, ``mlp_ratio``, ``num_days``, ``drop_path_rate``); ``None`` allows only
+            single-modality, single-date runs (the ``skysense-hr`` preset).
         prototypes: :class:`GeoContextPrototypes` arguments (``region_grid``, ``num_prototypes``,
             ``momentum``, ``sinkhorn_iters``, ``epsilon``, ``frozen``); needs ``fusion``.
         bands: per-modality band names (default RGB, the 10 Sentinel-2 bands, VV/VH).
         require_dates: a time series (T > 1) without dates is an error (the DTPE is what tells
             the fusion when frames were taken); ``False`` falls back to no encoding.
-        encoder_checkpoints: ``modality -> path`` of the official per-modality files
-            (``skysense_model_backbone_hr.pth`` ...), each loaded strictly into its encoder.
+        in_frames: ``modality -> T`` the run feeds (default 1: single images); with
+            ``in_modalities`` it decides which modules are built (:func:`forward_path`).
+        encoder_checkpoints: ``part -> path`` of the official per-encoder files (parts ``hr``,
+            ``s2``, ``s1``), each loaded strictly into its encoder (:meth:`load_part`).
         checkpoint: a full rsbench SkySense state dict, or one encoder's file (routed by content).
     """
 
@@ -141,7 +183,7 @@ class SkySenseBackbone(RSBackbone):
         prototypes: Mapping[str, Any] | None = None,
         bands: Mapping[str, Sequence[str]] | None = None,
         require_dates: bool = True,
-        encoder_checkpoints: Mapping[str, str] | None = None,
+        in_frames: Mapping[str, int] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -150,58 +192,70 @@ class SkySenseBackbone(RSBackbone):
         specs = {m: cfg for m, cfg in (("hr", hr), ("s2", s2), ("s1", s1)) if cfg is not None}
         if not specs:
             raise ValueError("SkySense needs at least one of the encoders hr, s2, s1")
-        if fusion is None and set(specs) != {"hr"}:
-            raise ValueError(
-                f"SkySense with encoders {sorted(specs)} needs `fusion`: time series reach the "
-                "outputs only through the temporal fusion"
-            )
         if prototypes is not None and fusion is None:
             raise ValueError("SkySense `prototypes` read the fused features: they need `fusion`")
+        built, fused = forward_path(tuple(specs), fusion is not None, self.in_modalities, in_frames)
+        if not fused and len(built) > 1:
+            raise ValueError(
+                f"SkySense with encoders {sorted(built)} needs `fusion`: time series and several "
+                "modalities reach the outputs only through the temporal fusion"
+            )
         all_bands = {**DEFAULT_BANDS, **{k: tuple(v) for k, v in (bands or {}).items()}}
+        #: Every configured modality (the preset's declaration); ``encoders`` holds the built ones.
         self.modalities = {m: tuple(all_bands[m]) for m in specs}
+        self.checkpoint_parts = tuple(specs)
         self.require_dates = require_dates
-        self.encoder_checkpoints = dict(encoder_checkpoints or {})
+        self.in_frames = {m: int(t) for m, t in (in_frames or {}).items() if m in built}
         self.key_reports: dict[str, KeyReport] = {}
+        self.part_checkpoints()  # unknown parts fail now, not at the first iteration
+
+        ts_args = {m: {**DEFAULT_TS, **dict(specs[m])} for m in specs if m != "hr"}
+        hr_args = {**OFFICIAL_HR, **dict(specs["hr"])} if "hr" in specs else None
+        self.patch_sizes = {m: int(a["patch_size"]) for m, a in ts_args.items()}
+        if hr_args is not None:
+            self.patch_sizes["hr"] = int(hr_args["patch_size"])
+            self.hr_widths = _swin_widths(SwinTransformerV2, hr_args["arch"])
 
         self.encoders = nn.ModuleDict()
-        self.patch_sizes: dict[str, int] = {}
         widths: dict[str, int] = {}
         with _meta_safe():
-            for m, cfg in specs.items():
+            for m in built:
                 if m == "hr":
-                    args = {**OFFICIAL_HR, **dict(cfg), "in_channels": len(self.modalities[m]),
-                            "out_indices": (0, 1, 2, 3)}
-                    enc = SwinTransformerV2(**args)
-                    self.hr_widths = tuple(enc.embed_dims * 2**i for i in range(4))
+                    assert hr_args is not None
+                    enc = SwinTransformerV2(**{**hr_args, "in_channels": len(self.modalities[m]),
+                                               "out_indices": (0, 1, 2, 3)})
                     self.hr_window = max(enc.window_sizes)
                     widths[m] = self.hr_widths[-1]
                 else:
-                    args = {**DEFAULT_TS, **dict(cfg), "in_channels": len(self.modalities[m]),
-                            "out_type": "featmap", "with_cls_token": False, "final_norm": True}
-                    args["out_indices"] = [-1]
-                    enc = VisionTransformer(**args)
+                    enc = VisionTransformer(**{**ts_args[m], "in_channels": len(self.modalities[m]),
+                                               "out_type": "featmap", "with_cls_token": False,
+                                               "final_norm": True, "out_indices": [-1]})
                     widths[m] = enc.embed_dims
                 self.encoders[m] = enc
-                self.patch_sizes[m] = int(args["patch_size"])
 
         first = next(iter(specs))
         self.out_strides = tuple(self.patch_sizes[first] * 2**i for i in range(4))
-        self.fusion = TemporalFusionTransformer(widths, **dict(fusion)) if fusion is not None else None
-        self.prototypes = None
-        if self.fusion is not None:
-            d = self.fusion.embed_dims
-            if prototypes is not None:
-                self.prototypes = GeoContextPrototypes(d, **dict(prototypes))
-            fused = 2 * d if self.prototypes is not None else d
-            self.out_channels = self.hr_widths if "hr" in specs else (fused,) * 4
-            self.inject = nn.Conv2d(fused, self.hr_widths[-1], 1) if "hr" in specs else None
-            self.token_pyramid = nn.ModuleList(nn.Conv2d(fused, c, 1) for c in self.out_channels)
-        else:
+        d = int(dict(fusion or {}).get("embed_dims", 1024))
+        fused_width = 2 * d if prototypes is not None else d
+        if "hr" in specs:
             self.out_channels = self.hr_widths
-            self.inject = None
-            self.token_pyramid = None
+        else:
+            self.out_channels = (fused_width if fusion is not None else widths[built[0]],) * 4
+        self.fusion = TemporalFusionTransformer(widths, **dict(fusion or {})) if fused else None
+        self.prototypes = GeoContextPrototypes(d, **dict(prototypes)) if fused and prototypes is not None else None
+        full = self.in_modalities is None
+        self.inject = nn.Conv2d(fused_width, self.out_channels[-1], 1) if fused and "hr" in built else None
+        self.token_pyramid = (nn.ModuleList(nn.Conv2d(fused_width, c, 1) for c in self.out_channels)
+                              if fused and (full or "hr" not in built) else None)
+        self.encoder_pyramid = (nn.ModuleList(nn.Conv2d(widths[built[0]], c, 1) for c in self.out_channels)
+                                if not fused and built[0] != "hr" else None)
         self.pooled_channels = self.out_channels[-1]
         self._apply_freeze()
+
+    @property
+    def built(self) -> tuple[str, ...]:
+        """The modalities whose encoders this model built (the run's forward path)."""
+        return tuple(self.encoders)
 
     # -- inputs -------------------------------------------------------------------
     def _bad(self, modality: str, message: str) -> ValueError:
@@ -214,7 +268,7 @@ class SkySenseBackbone(RSBackbone):
     def _parse(self, inputs: Tensor | Mapping[str, Any]) -> tuple[dict[str, Tensor], dict[str, Tensor | None], Tensor | None]:
         """Validate inputs; returns ``modality -> (B, T, C, H, W)``, dates and latlon."""
         if isinstance(inputs, Tensor):
-            inputs = {next(iter(self.modalities)): inputs}
+            inputs = {self.built[0]: inputs}
         if not isinstance(inputs, Mapping):
             raise TypeError(f"{type(self).__name__} takes a tensor or a mapping; got {type(inputs).__name__}")
         unknown = sorted(k for k in inputs if k not in self.modalities and k not in ("dates", "latlon"))
@@ -223,8 +277,14 @@ class SkySenseBackbone(RSBackbone):
                 f"{type(self).__name__}: unknown input keys {unknown}; takes modalities "
                 f"{list(self.modalities)} plus 'dates' and 'latlon'"
             )
+        absent = sorted(k for k in inputs if k in self.modalities and k not in self.encoders)
+        if absent:
+            raise ValueError(
+                f"{type(self).__name__}: input {absent} has no encoder in this model: it was built for "
+                f"in_modalities={list(self.built)} (only the modules on the run's forward path are built)"
+            )
         xs: dict[str, Tensor] = {}
-        for m in self.modalities:
+        for m in self.built:
             x = inputs.get(m)
             if x is None:
                 continue
@@ -237,9 +297,20 @@ class SkySenseBackbone(RSBackbone):
             xs[m] = x
         if not xs:
             raise ValueError(
-                f"{type(self).__name__}: no input for any of its modalities {list(self.modalities)}; "
+                f"{type(self).__name__}: no input for any of its modalities {list(self.built)}; "
                 f"got keys {sorted(inputs)}"
             )
+        if self.fusion is None:
+            series = {m: x.shape[1] for m, x in xs.items() if x.shape[1] > 1}
+            if series:
+                m, t = next(iter(series.items()))
+                raise self._bad(m, f"a time series of T={t} frames needs the temporal fusion, which this "
+                                   f"model did not build: build it with in_frames={{{m!r}: {t}}} (the task "
+                                   f"passes the frames it feeds) or feed one frame; got shape "
+                                   f"{tuple(inputs[m].shape)}")
+        if self.inject is not None and self.token_pyramid is None and "hr" not in xs:
+            raise ValueError(f"{type(self).__name__}: this model was built for in_modalities="
+                             f"{list(self.built)}, which include 'hr'; got no 'hr' input (keys {sorted(inputs)})")
         batch = {m: x.shape[0] for m, x in xs.items()}
         if len(set(batch.values())) > 1:
             raise ValueError(f"{type(self).__name__}: modalities disagree on the batch size: {batch}")
@@ -252,9 +323,6 @@ class SkySenseBackbone(RSBackbone):
                                       f"stride {stride}, i.e. be at least {stride * (self.hr_window - 1) + 1} "
                                       f"(e.g. {stride * self.hr_window}); small maps are not padded, as in "
                                       f"the official weights; got shape {tuple(inputs['hr'].shape)}")
-            if self.fusion is None and xs["hr"].shape[1] > 1:
-                raise self._bad("hr", f"this model has no temporal fusion, so T must be 1; got shape "
-                                      f"{tuple(inputs['hr'].shape)}")
 
         dates_in = inputs.get("dates") or {}
         if not isinstance(dates_in, Mapping):
@@ -290,17 +358,18 @@ class SkySenseBackbone(RSBackbone):
         return xs, dates, latlon
 
     def example_inputs(self, batch: int = 2, size: int = 64) -> dict[str, Any]:
-        """Every modality with dates, plus (lat, lon): HR ``size`` x ``size`` (one frame), S2 three
-        and S1 two frames at ``size // 4`` when HR is present (Sentinel pixels are coarser),
-        else at ``size``."""
+        """Every built modality with dates, plus (lat, lon): HR ``size`` x ``size``, S2 and S1 at
+        ``size // 4`` when HR is present (Sentinel pixels are coarser), else at ``size``. Frames:
+        the run's ``in_frames`` (1 by default); the full model (``in_modalities=None``) gets one
+        HR frame, three S2 and two S1 frames."""
         out: dict[str, Any] = {}
         dates: dict[str, Tensor] = {}
-        ts_size = max(size // 4, 4 * max(self.patch_sizes.values())) if "hr" in self.modalities else size
-        frames = {"hr": 1, "s2": 3, "s1": 2}
-        for m, bands in self.modalities.items():
-            s = size if m == "hr" else ts_size
-            t = frames[m]
-            out[m] = torch.randn(batch, len(bands), s, s) if t == 1 else torch.randn(batch, t, len(bands), s, s)
+        ts_size = max(size // 4, 4 * max(self.patch_sizes.values())) if "hr" in self.built else size
+        frames = {"hr": 1, "s2": 3, "s1": 2} if self.in_modalities is None else {}
+        for m in self.built:
+            s, t = (size if m == "hr" else ts_size), self.in_frames.get(m, frames.get(m, 1))
+            bands = len(self.modalities[m])
+            out[m] = torch.randn(batch, bands, s, s) if t == 1 else torch.randn(batch, t, bands, s, s)
             dates[m] = torch.randint(1, 366, (batch, t))
         out["dates"] = dates
         out["latlon"] = torch.stack([torch.rand(batch) * 140 - 60, torch.rand(batch) * 360 - 180], dim=1)
@@ -310,6 +379,7 @@ class SkySenseBackbone(RSBackbone):
     def forward(self, inputs: Tensor | Mapping[str, Any]) -> tuple[Tensor, ...]:
         xs, dates, latlon = self._parse(inputs)
         b = next(iter(xs.values())).shape[0]
+        ref = next(iter(xs.values())).shape[-2:]
         feats: dict[str, Tensor] = {}  # modality -> (B*T, C, h, w) deepest encoder features
         pyramid: list[Tensor] | None = None
         for m, x in xs.items():
@@ -319,8 +389,10 @@ class SkySenseBackbone(RSBackbone):
                 pyramid = [o.unflatten(0, (b, t))[:, -1] for o in outs]
             feats[m] = outs[-1]
         if self.fusion is None:
-            assert pyramid is not None
-            return tuple(pyramid)
+            if pyramid is not None:  # the HR encoder alone: the official model's features
+                return tuple(pyramid)
+            assert self.encoder_pyramid is not None
+            return self._token_levels(self.encoder_pyramid, feats[next(iter(feats))], ref)
 
         grid = pyramid[-1].shape[-2:] if pyramid is not None else feats[next(iter(feats))].shape[-2:]
         frames = [_resize(self.fusion.project(m, f), grid).unflatten(0, (b, xs[m].shape[1]))
@@ -335,11 +407,12 @@ class SkySenseBackbone(RSBackbone):
             pyramid[-1] = pyramid[-1] + self.inject(fused)
             return tuple(pyramid)
         assert self.token_pyramid is not None
-        ref = next(iter(xs.values())).shape[-2:]
-        return tuple(
-            conv(_resize(fused, (max(ref[0] // s, 1), max(ref[1] // s, 1))))
-            for conv, s in zip(self.token_pyramid, self.out_strides)
-        )
+        return self._token_levels(self.token_pyramid, fused, ref)
+
+    def _token_levels(self, convs: nn.ModuleList, x: Tensor, ref: Sequence[int]) -> tuple[Tensor, ...]:
+        """Level ``i``: ``x`` resampled to ``1 / out_strides[i]`` of the input, then projected."""
+        return tuple(conv(_resize(x, (max(ref[0] // s, 1), max(ref[1] // s, 1))))
+                     for conv, s in zip(convs, self.out_strides))
 
     def checkpoint_blocks(self) -> Iterable[nn.Module]:
         """The HR Swin-V2 blocks, the time-series ViT layers and the fusion Transformer layers."""
@@ -393,37 +466,100 @@ class SkySenseBackbone(RSBackbone):
                 state[k] = v
         return state
 
+    def _encoder_state(
+        self, state: Mapping[str, Tensor], modality: str
+    ) -> tuple[dict[str, Tensor], list[str], tuple[str, ...]]:
+        """One encoder file in this model's names: returns the state, the keys not used
+        (pretraining-only entries, the ViT class token) and the ``fresh`` prefixes.
+
+        HR (mmcls Swin-V2 names = mmpretrain's): the window-index buffers are recomputed when
+        absent; an output norm ``normI`` the file lacks entirely is fresh (a new LayerNorm, as
+        the official configs' non-strict loader leaves it). S2/S1: the released files use
+        mmseg's ViT names (``attn.attn.in_proj_weight`` / ``out_proj``, a ``cls_token`` and its
+        ``pos_embed`` row), mapped to mmpretrain's ``attn.qkv`` / ``attn.proj``; the class
+        token is unused here (``with_cls_token=False``: mmseg drops it before the layers too).
+        """
+        encoder = self.encoders[modality]
+        out: dict[str, Tensor] = {}
+        unused = [k for k in state if k in PRETRAINING_ONLY]
+        fresh: tuple[str, ...] = ()
+        for k, v in state.items():
+            if k in PRETRAINING_ONLY:
+                continue
+            if modality != "hr":
+                if k == "cls_token":
+                    unused.append(k)
+                    continue
+                k = re.sub(r"\.attn\.attn\.in_proj_(weight|bias)$", r".attn.qkv.\1", k)
+                k = re.sub(r"\.attn\.attn\.out_proj\.", ".attn.proj.", k)
+            out[k] = v
+        if modality == "hr":
+            out = self._complete_buffers(encoder, out)
+            norms = {k.split(".", 1)[0] for k in encoder.state_dict() if re.match(r"norm\d+\.", k)}
+            fresh = tuple(f"{n}." for n in sorted(norms) if not any(k.startswith(f"{n}.") for k in out))
+        else:
+            own = encoder.pos_embed
+            pos = out.get("pos_embed")
+            if pos is not None and pos.dim() == 3 and pos.shape[1] == own.shape[1] + 1:
+                out["pos_embed"] = pos[:, 1:]  # the class token's row
+        return out, sorted(unused), fresh
+
     def map_checkpoint_keys(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Full SkySense states pass through; one official encoder file gets ``encoders.<m>.``."""
+        """Full SkySense states pass through; one official encoder file gets ``encoders.<m>.``
+        (in this model's names, without its unused entries)."""
         if any(k.startswith(_CONTAINERS) for k in state):
             return state
         m = self._checkpoint_modality(state, "checkpoint")
-        state = self._complete_buffers(self.encoders[m], dict(state))
-        return {f"encoders.{m}.{k}": v for k, v in state.items()}
+        mapped, _, _ = self._encoder_state(state, m)
+        return {f"encoders.{m}.{k}": v for k, v in mapped.items()}
+
+    def _built_containers(self) -> tuple[str, ...]:
+        names = ("fusion", "prototypes", "inject", "token_pyramid", "encoder_pyramid")
+        built = [f"{n}." for n in names if getattr(self, n) is not None]
+        return tuple([f"encoders.{m}." for m in self.encoders] + built)
 
     def load_checkpoint(self, path: str, strict: bool | None = None, modality: str | None = None) -> KeyReport:
-        """Load a full state dict into the model, or one encoder's file into that encoder only
-        (so loading the HR file into the paper model checks the HR keys, strictly by default)."""
+        """Load a full SkySense state dict, or one encoder's file into that encoder only.
+
+        A full state loads strictly into the modules this run built; the parts of modules it
+        did not build (off the forward path) are reported as not used. An encoder file (routed
+        by content, or to ``modality``) loads strictly into its encoder; a file for an encoder
+        this run does not build is not used, with a warning.
+        """
         strict = self.strict if strict is None else strict
         state = read_state_dict(path)
         source = f"checkpoint {path}"
-        if any(k.startswith(_CONTAINERS) for k in state) and modality is None:
-            report = load_into(self, state, strict=strict, source=source)
+        full = any(k.startswith(_CONTAINERS) for k in state)
+        if full and modality is None:
+            on_path = self._built_containers()
+            off = sorted(k for k in state if k.startswith(_CONTAINERS) and not k.startswith(on_path))
+            state = {k: v for k, v in state.items() if k not in off}
+            report = load_into(self, state, strict=strict, source=source, path=str(path), not_used=off,
+                               fresh=_ADAPTERS)
         else:
+            if full:  # one encoder's part of a full state, e.g. --checkpoint hr=full.pth
+                prefix = f"encoders.{modality}."
+                rest = sorted(k for k in state if not k.startswith(prefix))
+                state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+                if not state:
+                    raise CheckpointError(f"{source}: a SkySense state dict without keys under {prefix} "
+                                          f"(it has {', '.join(sorted({k.split('.')[0] for k in rest}))})")
+            else:
+                rest = []
             m = self._checkpoint_modality(state, source, modality)
-            encoder = self.encoders[m]
-            state = self._complete_buffers(encoder, dict(state))
-            report = load_into(encoder, state, strict=strict, source=f"{source} ({m} encoder)")
+            if m not in self.encoders:
+                report = KeyReport(not_used=sorted(list(state) + rest))
+                warnings.warn(f"{source}: holds the {m!r} encoder, which this run does not build "
+                              f"(in_modalities={list(self.built)}); not used", stacklevel=2)
+            else:
+                mapped, unused, fresh = self._encoder_state(state, m)
+                report = load_into(self.encoders[m], mapped, strict=strict, source=f"{source} ({m} encoder)",
+                                   path=str(path), not_used=sorted(unused + rest), fresh=fresh)
             self.key_reports[m] = report
         self.key_report = report
+        self.weight_sources.append(str(path))
         return report
 
-    def init_weights(self) -> None:
-        super().init_weights()  # loads `checkpoint`, then applies `frozen`
-        for m, path in self.encoder_checkpoints.items():
-            if m not in self.modalities:
-                raise CheckpointError(
-                    f"encoder_checkpoints names modality {m!r}; this model has {list(self.modalities)}"
-                )
-            self.load_checkpoint(path, modality=m)
-        self._apply_freeze()
+    def load_part(self, part: str, path: str) -> KeyReport:
+        """``--checkpoint hr|s2|s1=FILE``: that encoder's file, strictly (see load_checkpoint)."""
+        return self.load_checkpoint(path, modality=part)

@@ -30,7 +30,9 @@ BACKBONES = [
         pretrainer=PRETRAINER,
         description=(
             "SkySense paper size (2.00B; paper 2.06B): Swin-V2-H HR 655M + ViT-L S2 303M + ViT-L S1 303M "
-            "+ fusion 24x1024 308M + geo prototypes 4096x100x1024 419M + inject/pyramid 17M"
+            "+ fusion 24x1024 308M + geo prototypes 4096x100x1024 419M + inject/pyramid 17M; a run builds "
+            "only the task's path: one modality, one date = that encoder alone (HR tasks: the released "
+            "Swin-V2-H, 655M); fusion and prototypes for several modalities or a time series"
         ),
         input_rule=RULE.format(m=225, w=8),
         min_input_size=225,
@@ -50,8 +52,9 @@ BACKBONES = [
         params=655_079_632,
         family="skysense",
         pretrainer=PRETRAINER,
-        description="SkySense HR branch alone (Swin-V2-H, 655M): what the official iSAID/DIOR configs use; "
-                    "the released skysense_model_backbone_hr.pth loads with no missing key",
+        description="SkySense HR branch alone (Swin-V2-H, 655M): what the official iSAID/DIOR configs use and "
+                    "what `skysense` builds for an HR-only, single-date task; the released "
+                    "skysense_model_backbone_hr.pth loads strictly (--checkpoint hr=FILE or FILE)",
         input_rule="H, W >= 225 (at least one 8-token window at stride 32), multiples of 32 advised",
         min_input_size=225,
         input_multiple=32,
@@ -69,7 +72,8 @@ BACKBONES = [
         params=1_125_934,
         family="skysense",
         pretrainer=PRETRAINER,
-        description="SkySense structure at toy width (all three encoders, fusion, prototypes) for CPU tests",
+        description="SkySense structure at toy width (all three encoders, fusion, prototypes) for CPU tests; "
+                    "built per run like `skysense`",
         input_rule=RULE.format(m=33, w=2),
         min_input_size=33,
         input_multiple=32,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 RGB = ("R", "G", "B")
@@ -52,3 +53,48 @@ TINY: dict[str, Any] = dict(
     prototypes=dict(region_grid=[4, 4], num_prototypes=8, momentum=0.9, sinkhorn_iters=3, epsilon=0.05,
                     frozen=False),
 )
+
+
+def forward_path(
+    configured: Sequence[str],
+    has_fusion: bool,
+    in_modalities: Sequence[str] | None = None,
+    in_frames: Mapping[str, int] | None = None,
+) -> tuple[tuple[str, ...], bool]:
+    """The encoders a SkySense model builds for a run, and whether it builds the fusion.
+
+    The paper's rule (its abstract and the official README: the modules "can be flexibly
+    combined or used individually to accommodate various tasks"; the reference notes'
+    fidelity.md, "single-modality tasks": "spatial encoder + head"): a single-modality,
+    single-date task runs that modality's spatial encoder and the task head (the released iSAID
+    and DIOR configs are the HR Swin-V2-H alone, loaded from ``skysense_model_backbone_hr.pth``;
+    paper_numbers.md Sec. 2a), while the multi-modal temporal fusion (DTPE, extra token,
+    Transformer) and the geo-context prototypes read the features of *several* modalities or of
+    a *time series*. So:
+
+    * ``in_modalities=None`` (no run: pretraining, parameter counts): every configured module;
+    * otherwise the encoders of ``in_modalities`` (in configured order), and the fusion (with
+      the prototypes when configured) exactly when they are two or more, or one of them comes
+      as a time series (``in_frames[m] > 1``; frames of modalities not fed are ignored).
+
+    A modality the model does not have, or a fused run without a configured fusion, is a
+    ``ValueError`` naming what was asked.
+    """
+    configured = tuple(configured)
+    if in_modalities is None:
+        return configured, has_fusion
+    unknown = [m for m in in_modalities if m not in configured]
+    if unknown:
+        raise ValueError(f"SkySense has the encoders {list(configured)}; in_modalities names {unknown}")
+    fed = tuple(m for m in configured if m in in_modalities)
+    if not fed:
+        raise ValueError("SkySense: in_modalities is empty; name at least one of its encoders "
+                         f"{list(configured)}")
+    frames = {m: int(t) for m, t in (in_frames or {}).items() if m in fed}
+    series = sorted(m for m, t in frames.items() if t > 1)
+    fused = len(fed) > 1 or bool(series)
+    if fused and not has_fusion:
+        why = f"several modalities {list(fed)}" if len(fed) > 1 else f"time series of {series}"
+        raise ValueError(f"SkySense without `fusion` cannot take {why}: only the temporal fusion "
+                         "combines them (use the `skysense` preset)")
+    return fed, fused

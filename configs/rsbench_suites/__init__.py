@@ -1,0 +1,1 @@
+"""The built-in suites, shipped as package data (``rsbench suite --suite NAME``)."""

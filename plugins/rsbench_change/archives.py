@@ -1,0 +1,89 @@
+"""Archive recipes of the change-detection datasets (``rsbench data prepare``). Light: no numpy.
+
+LEVIR-CD: the authors' release (Google Drive / Baidu, linked from the project page) and its
+Hugging Face mirror that torchgeo downloads are ``train.zip``, ``val.zip``, ``test.zip``, each
+holding ``A/``, ``B/``, ``label/`` at its top (torchgeo unpacks all three into one folder). They go
+to ``{train,val,test}/{A,B,label}/``. torchgeo lists md5s of the mirror's copies; the authors
+publish none, and a copy from the authors' drive need not be byte-identical, so none is enforced.
+
+WHU-CD: two variants, as ``whu_cd`` reads two layouts. ``repack``: ``WHU-CD-256.zip``, the 256 px
+re-pack with ``list/{train,val,test}.txt`` that BIT_CD/ChangeFormer-style code distributes (Dropbox);
+``official``: the provider's ``Building change detection dataset_add.zip`` (WHU study site), whose
+``1. The two-period image data/`` holds the whole 2012/2016 train and test scenes.
+
+OSCD: three zips from IMT's file share (links on the project page, as torchgeo downloads them),
+each holding its folder at the top: ``Onera Satellite Change Detection dataset - Images.zip``
+(only the co-registered ``imgs_{1,2}_rect/`` bands, ``dates.txt`` and the split lists are kept;
+the raw ``imgs_{1,2}/`` and ``pair/`` are not read) and the ``- Train Labels`` / ``- Test Labels``
+zips (``<city>/cm/``). No checksum is published.
+"""
+
+from __future__ import annotations
+
+from rsbench.data_prepare import Archive, Recipe, Variant
+
+LEVIR_PAGE = "https://justchenhao.github.io/LEVIR/"
+LEVIR_MIRROR = ("https://huggingface.co/datasets/satellite-image-deep-learning/LEVIR-CD/resolve/"
+                "6a6bb0a5b389403d81c05e33bf08bc0b9e5f13a6/")
+
+LEVIR_CD = Recipe(
+    dataset="levir-cd",
+    page=LEVIR_PAGE,
+    variants=(Variant(
+        name="release",
+        description="train.zip, val.zip, test.zip (full 1024 px pairs)",
+        fixture_dir="LEVIR-CD",
+        archives=tuple(
+            Archive(name=f"{split}.zip", url=f"{LEVIR_PAGE} (mirror: {LEVIR_MIRROR}{split}.zip)", dest=split,
+                    top=split, include=("A/*.png", "B/*.png", "label/*.png"))
+            for split in ("train", "val", "test")),
+    ),),
+)
+
+WHU_PAGE = "https://study.rsgis.whu.edu.cn/pages/download/building_dataset.html"
+WHU_RELEASE = "Building change detection dataset_add"
+
+WHU_CD = Recipe(
+    dataset="whu-cd",
+    page=WHU_PAGE,
+    variants=(
+        Variant(
+            name="repack",
+            description="the 256 px re-pack WHU-CD-256.zip with list/{train,val,test}.txt",
+            fixture_dir="WHU-CD-256",
+            archives=(Archive(name="WHU-CD-256.zip", url="https://www.dropbox.com/s/r76a00jcxp5d3hl/WHU-CD-256.zip",
+                              top="WHU-CD-256", include=("A/*", "B/*", "label/*", "list/*.txt")),),
+        ),
+        Variant(
+            name="official",
+            description=f"the provider's release '{WHU_RELEASE}.zip' (whole 2012/2016 scenes)",
+            fixture="rsbench_change.whu_cd:write_official_fixture",
+            fixture_dir=WHU_RELEASE,
+            archives=(Archive(name=f"{WHU_RELEASE}.zip", url=WHU_PAGE, top=WHU_RELEASE,
+                              include=("1. The two-period image data/*",)),),
+        ),
+    ),
+    notes="whu-cd's split_protocol option picks which layout a run reads when both are prepared",
+)
+
+OSCD_PAGE = "https://rcdaudt.github.io/oscd/"
+OSCD_NAME = "Onera Satellite Change Detection dataset - {}"
+
+OSCD = Recipe(
+    dataset="oscd",
+    page=OSCD_PAGE,
+    variants=(Variant(
+        name="release",
+        description="the Images, Train Labels and Test Labels zips",
+        archives=(
+            Archive(name=OSCD_NAME.format("Images.zip"), url="https://partage.imt.fr/index.php/s/gKRaWgRnLMfwMGo/download",
+                    dest=OSCD_NAME.format("Images"), top=OSCD_NAME.format("Images"),
+                    include=("*/imgs_1_rect/*.tif", "*/imgs_2_rect/*.tif", "*/dates.txt", "train.txt", "test.txt")),
+            Archive(name=OSCD_NAME.format("Train Labels.zip"),
+                    url="https://partage.mines-telecom.fr/index.php/s/2D6n03k58ygBSpu/download",
+                    dest=OSCD_NAME.format("Train Labels"), top=OSCD_NAME.format("Train Labels"), include=("*/cm/*",)),
+            Archive(name=OSCD_NAME.format("Test Labels.zip"), url="https://partage.imt.fr/index.php/s/gpStKn4Mpgfnr63/download",
+                    dest=OSCD_NAME.format("Test Labels"), top=OSCD_NAME.format("Test Labels"), include=("*/cm/*",)),
+        ),
+    ),),
+)
