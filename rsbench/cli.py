@@ -344,12 +344,13 @@ def plugins(as_json: bool) -> None:
         _emit_json([r.as_dict() for r in records])
         return
     table = Table()
-    for col in ("plugin", "module", "distribution", "version", "hooks", "status"):
+    for col in ("plugin", "module", "distribution", "version", "hooks", "depends on", "status"):
         table.add_column(col)
     for r in records:
         hooks = ", ".join(h.removeprefix("rsbench_register_") for h in r.hooks)
         status = f"[red]error: {r.error}[/]" if r.error else "[green]ok[/]"
-        table.add_row(r.name, r.module, r.distribution or "-", r.version or "-", hooks, status)
+        table.add_row(r.name, r.module, r.distribution or "-", r.version or "-", hooks,
+                      ", ".join(r.depends_on) or "-", status)
     console.print(table)
 
 

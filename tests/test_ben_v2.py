@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from rsbench.errors import DataLayoutError
-from rsbench_imagelevel import ben_mm, ben_s2, reben
+from rsbench_classification import ben_mm, ben_s2, reben
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_v2_check_uses_official_splits_and_records_the_release(v2):
 def test_v1_is_still_read_and_recorded(v1):
     summary = ben_s2.check(v1)
     assert summary["row_fields"]["ben_version"] == "v1"
-    assert summary["band_ref"] == "rsbench_imagelevel.ben_s2:band_ref"
+    assert summary["band_ref"] == "rsbench_classification.ben_s2:band_ref"
     assert {k: len(v) for k, v in summary["samples"].items()} == {"train": 57, "val": 19, "test": 38}
 
 

@@ -24,15 +24,15 @@ RECIPES = {
     "levir-cd": ("rsbench_change.levir_cd", "rsbench_change.archives:LEVIR_CD"),
     "whu-cd": ("rsbench_change.whu_cd", "rsbench_change.archives:WHU_CD"),
     "aid": ("rsbench_classification.aid", "rsbench_classification.archives:AID"),
-    "resisc45": ("rsbench_imagelevel.resisc45", "rsbench_imagelevel.archives:RESISC45"),
+    "resisc45": ("rsbench_classification.resisc45", "rsbench_classification.archives:RESISC45"),
     "dior": ("rsbench_detection.dior", "rsbench_detection.archives:DIOR"),
     "isaid": ("rsbench_segmentation.isaid", "rsbench_segmentation.archives:ISAID"),
     "potsdam": ("rsbench_segmentation.potsdam", "rsbench_segmentation.archives:POTSDAM"),
     "deepglobe-road": ("rsbench_segmentation.deepglobe_road", "rsbench_segmentation.archives:DEEPGLOBE_ROAD"),
     "oscd": ("rsbench_change.oscd", "rsbench_change.archives:OSCD"),
     "fair1m": ("rsbench_detection.fair1m", "rsbench_detection.archives:FAIR1M"),
-    "ben-s2": ("rsbench_imagelevel.ben_s2", "rsbench_imagelevel.archives:BEN_S2"),
-    "ben-mm": ("rsbench_imagelevel.ben_mm", "rsbench_imagelevel.archives:BEN_MM"),
+    "ben-s2": ("rsbench_classification.ben_s2", "rsbench_classification.archives:BEN_S2"),
+    "ben-mm": ("rsbench_classification.ben_mm", "rsbench_classification.archives:BEN_MM"),
 }
 #: ben-s2's archives are a subset of ben-mm's (asserted below): its 1,800-file round trip is left out.
 CASES = [(name, v.name) for name in RECIPES if name != "ben-s2" for v in dp.load_object(RECIPES[name][1]).variants]

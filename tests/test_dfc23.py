@@ -16,8 +16,8 @@ import torch
 from rsbench.errors import DataLayoutError
 from rsbench.runner import run_evaluation
 from rsbench.spec import RunSpec
-from rsbench_imagelevel import dfc23
-from rsbench_imagelevel.height import height_metrics, holdout, pixel_stats
+from rsbench_crossmodal import dfc23
+from rsbench_crossmodal.height import height_metrics, holdout, pixel_stats
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from rsbench.errors import DataLayoutError
-from rsbench_imagelevel import ben_mm, ben_s2, fmow_s2, resisc45
-from rsbench_imagelevel.bands_task import sample_fraction
-from rsbench_imagelevel import guso
-from rsbench_imagelevel.metrics import multilabel_ap
-from rsbench_imagelevel.registration import crop_h, fit_affine, map_points, registration_rmse
-from rsbench_imagelevel.translation import psnr, ssim
+from rsbench_classification import ben_mm, ben_s2, fmow_s2, resisc45
+from rsbench_classification.bands_task import sample_fraction
+from rsbench_crossmodal import guso
+from rsbench_classification.metrics import multilabel_ap
+from rsbench_crossmodal.registration import crop_h, fit_affine, map_points, registration_rmse
+from rsbench_crossmodal.translation import psnr, ssim
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +182,7 @@ def test_translation_reads_the_sar_resampled_into_the_optical_frame(tmp_path):
     with the scene's backscatter, which the raw, warped SAR does not."""
     from PIL import Image
 
-    from rsbench_imagelevel.registration import LoadPair
+    from rsbench_crossmodal.registration import LoadPair
 
     rng = np.random.default_rng(3)
     _, backscatter = guso.scene(64, rng)

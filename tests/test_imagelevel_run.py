@@ -15,9 +15,10 @@ from rsbench.errors import DataLayoutError
 from rsbench.plugins import get_catalog
 from rsbench.runner import run_evaluation
 from rsbench.spec import RunSpec
-from rsbench_imagelevel import ben_mm, ben_s2, fmow_s2, guso, resisc45
-from rsbench_imagelevel.bands_task import sample_fraction
-from rsbench_imagelevel.registration import registration_rmse
+from rsbench_classification import ben_mm, ben_s2, fmow_s2, resisc45
+from rsbench_crossmodal import guso
+from rsbench_classification.bands_task import sample_fraction
+from rsbench_crossmodal.registration import registration_rmse
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ from rsbench.errors import DuplicateNameError, UnknownNameError
 from rsbench.plugins import get_host
 
 BUILT_IN = {"executors", "baselines", "classification", "skysense", "mars", "segmentation", "detection",
-            "change", "imagelevel"}
+            "change", "crossmodal"}
 
 
 def test_builtin_and_third_party_plugins_are_discovered_through_entry_points():

@@ -434,7 +434,7 @@ def test_skysense_pretraining_lowers_loss_resumes_and_its_checkpoint_evaluates_o
 
 
 def test_mars_pretraining_lowers_loss_resumes_and_its_checkpoint_evaluates_on_dfc23(mars_run, tmp_path_factory):
-    from rsbench_imagelevel import dfc23
+    from rsbench_crossmodal import dfc23
 
     half, full, out = mars_run
     _check_run(half, full, 20, out)

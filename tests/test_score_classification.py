@@ -18,7 +18,7 @@ from rsbench.plugins import get_catalog
 from rsbench.runner import run_evaluation
 from rsbench.scoring import score_predictions
 from rsbench.spec import RunSpec
-from rsbench_imagelevel import prediction_csv
+from rsbench_classification import prediction_csv
 
 TASKS = ("aid", "resisc45", "fmow-s2", "ben-s2", "ben-mm")
 

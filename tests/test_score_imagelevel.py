@@ -21,9 +21,9 @@ from rsbench.plugins import get_catalog
 from rsbench.runner import run_evaluation
 from rsbench.scoring import score_predictions
 from rsbench.spec import RunSpec
-from rsbench_imagelevel import dfc23, guso
-from rsbench_imagelevel.height import holdout
-from rsbench_imagelevel.registration import AFFINE_COLUMNS, H_COLUMNS, read_transforms, registration_rmse
+from rsbench_crossmodal import dfc23, guso
+from rsbench_crossmodal.height import holdout
+from rsbench_crossmodal.registration import AFFINE_COLUMNS, H_COLUMNS, read_transforms, registration_rmse
 
 pytestmark = pytest.mark.slow
 

@@ -7,6 +7,10 @@ from rsbench_change import dfc25, levir_cd, oscd, whu_cd
 from rsbench_change.predictions import FORMATS
 from rsbench_segmentation import dynamicearthnet
 
+#: Plugins whose modules this one imports: the DynamicEarthNet reader lives in segmentation
+#: (dyna-s2-cd reads the same cubes), one reader for both.
+DEPENDS_ON = ("segmentation",)
+
 BUILDER = "rsbench_change.change_task:ChangeDetectionTask"
 RGB = ("R", "G", "B")
 #: Defaults shared by the tasks (open-cd's LEVIR-CD schedule: 40k iterations, batch 8, 256 crops).

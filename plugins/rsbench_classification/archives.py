@@ -1,8 +1,18 @@
-"""Archive recipe of AID (``rsbench data prepare``). Light: no numpy.
+"""Archive recipes of the classification datasets (``rsbench data prepare``). Light: no numpy.
 
 AID is linked from its project page (Baidu Pan / OneDrive) as one zip holding ``AID/<Class>/``;
 the class folders go to the prepared root itself (the checker accepts ``AID/`` or its parent).
 Copies saved without the top folder are accepted too. No checksum is published.
+
+The authors distribute ``NWPU-RESISC45.rar`` (OneDrive, linked from the paper's page), which
+Python cannot read; torchgeo re-publishes it as ``NWPU-RESISC45.zip`` on Hugging Face with an md5,
+holding ``NWPU-RESISC45/<class>/<class>_NNN.jpg``. Either the zip (verified) or the rar unpacked by
+the user next to it (``NWPU-RESISC45/``, then copied or linked) is prepared.
+
+BigEarthNet v1 (ben-s2, ben-mm): ``BigEarthNet-S2-v1.0.tar.gz`` (holding ``BigEarthNet-v1.0/<patch>/``)
+and ``BigEarthNet-S1-v1.0.tar.gz`` (``BigEarthNet-S1-v1.0/<patch>/``) from bigearth.net, plus the
+19-class models' ``{train,val,test}.csv`` (plain files from TU Berlin's GitLab). torchgeo lists md5s
+for the tarballs, but the provider publishes none, so none is enforced.
 """
 
 from __future__ import annotations
@@ -20,4 +30,46 @@ AID = Recipe(
         fixture_dir="AID",
         archives=(Archive(name="AID.zip", url=AID_PAGE, top="AID", include=("*/*.jpg",)),),
     ),),
+)
+
+RESISC45_URL = ("https://hf.co/datasets/torchgeo/resisc45/resolve/a826b44d938a883185f11ebe3d512d38b464312f/"
+                "NWPU-RESISC45.zip")
+
+RESISC45 = Recipe(
+    dataset="resisc45",
+    page="https://gcheng-nwpu.github.io/#Datasets",
+    variants=(Variant(
+        name="torchgeo-zip",
+        description="NWPU-RESISC45.zip (torchgeo's zip of the authors' rar), or the rar unpacked to NWPU-RESISC45/",
+        fixture_dir="NWPU-RESISC45",
+        archives=(Archive(name="NWPU-RESISC45.zip", url=RESISC45_URL, top="NWPU-RESISC45", include=("*/*.jpg",),
+                          md5="75206b2e16446591afa88e2628744886",
+                          note="the authors' NWPU-RESISC45.rar (OneDrive) unpacked to NWPU-RESISC45/ also works"),),
+    ),),
+)
+
+BEN_PAGE = "https://bigearth.net/"
+BEN_SPLITS = "https://git.tu-berlin.de/rsim/BigEarthNet-MM_19-classes_models/-/raw/master/splits/"
+#: The 19-class models' split lists, plain CSVs (torchgeo saves them as bigearthnet-<split>.csv).
+_BEN_CSVS = tuple(Archive(name=f"{split}.csv", aliases=(f"bigearthnet-{split}.csv",), url=f"{BEN_SPLITS}{split}.csv")
+                  for split in ("train", "val", "test"))
+_BEN_S2 = Archive(name="BigEarthNet-S2-v1.0.tar.gz", url="https://bigearth.net/downloads/BigEarthNet-S2-v1.0.tar.gz",
+                  dest="BigEarthNet-v1.0", top="BigEarthNet-v1.0", include=("*/*.tif", "*/*.json"))
+_BEN_S1 = Archive(name="BigEarthNet-S1-v1.0.tar.gz", url="https://bigearth.net/downloads/BigEarthNet-S1-v1.0.tar.gz",
+                  dest="BigEarthNet-S1-v1.0", top="BigEarthNet-S1-v1.0", include=("*/*.tif", "*/*.json"))
+
+BEN_S2 = Recipe(
+    dataset="ben-s2",
+    page=BEN_PAGE,
+    variants=(Variant(name="v1", description="BigEarthNet-S2-v1.0.tar.gz + the 19-class {train,val,test}.csv",
+                      archives=(_BEN_S2, *_BEN_CSVS)),),
+    notes="v2 (reBEN) ships as .tar.zst, which Python 3.11's standard library cannot read: unpack it by hand",
+)
+
+BEN_MM = Recipe(
+    dataset="ben-mm",
+    page=BEN_PAGE,
+    variants=(Variant(name="v1", description="BigEarthNet-S2-v1.0.tar.gz + BigEarthNet-S1-v1.0.tar.gz + the "
+                      "19-class {train,val,test}.csv", archives=(_BEN_S2, _BEN_S1, *_BEN_CSVS)),),
+    notes=BEN_S2.notes,
 )

@@ -2,7 +2,7 @@
 of a per-class training-ratio split.
 
 Predictions (``rsbench score``; a run writes ``<work dir>/predictions.csv``): the CSV of
-:mod:`rsbench_imagelevel.prediction_csv`, ``id,class`` with id = the image's file stem as in the
+:mod:`rsbench_classification.prediction_csv`, ``id,class`` with id = the image's file stem as in the
 dataset (AID ``airport_12``, RESISC-45 ``airplane_001``; the extension and class folder dropped)
 and class = the class folder name (``Airport``) or its 0-based index in the task's class list;
 score columns per class are accepted too."""
@@ -18,7 +18,7 @@ from rsbench.catalog import BackboneInfo
 from rsbench.spec import RunSpec
 from rsbench.task import Task
 from rsbench_classification.folder_per_class import split_per_class
-from rsbench_imagelevel.prediction_csv import FILE, CSVPredictions, write_ids, writer_config
+from rsbench_classification.prediction_csv import FILE, CSVPredictions, write_ids, writer_config
 
 #: Per-band RGB statistics (ImageNet's, the convention of the scene-classification papers).
 RGB_MEAN = (123.675, 116.28, 103.53)
@@ -28,7 +28,7 @@ RGB_STD = (58.395, 57.12, 57.375)
 class SceneClassificationTask(CSVPredictions, Task):
     default_scope = "mmpretrain"
     imports = ("mmpretrain.models", "mmpretrain.datasets", "mmpretrain.evaluation",
-               "rsbench_classification.classifier", "rsbench_imagelevel.prediction_writer")
+               "rsbench_classification.classifier", "rsbench_classification.prediction_writer")
 
     def sample_ids(self, data: dict[str, Any]) -> list[str]:
         """The test images' file stems, in the order of the test split file."""

@@ -49,9 +49,9 @@ from rsbench.catalog import BackboneInfo
 from rsbench.errors import DataLayoutError, PredictionError
 from rsbench.spec import RunSpec
 from rsbench.task import Task
-from rsbench_imagelevel.dfc23 import read_tif, write_tif
-from rsbench_imagelevel.guso_tasks import schedule
-from rsbench_imagelevel.registration import RGB_MEAN, RGB_STD
+from rsbench_crossmodal.dfc23 import read_tif, write_tif
+from rsbench_crossmodal.guso_tasks import schedule
+from rsbench_crossmodal.registration import RGB_MEAN, RGB_STD
 
 STAT_KEYS = ("n", "abs", "sq", "n_pos", "sq_pos", "d1", "d2", "d3", "g", "g2")
 
@@ -239,7 +239,7 @@ def read_height(path: Path, shape: tuple[int, ...]) -> np.ndarray:
 
 class HeightTask(Task):
     default_scope = "mmpretrain"
-    imports = ("mmpretrain.models", "rsbench_imagelevel.height")
+    imports = ("mmpretrain.models", "rsbench_crossmodal.height")
 
     def check_data(self, root: Path, spec: RunSpec) -> dict[str, Any]:
         opts = spec.with_options(dict(self.info.options))

@@ -300,7 +300,7 @@ def read_transforms(path: Path) -> dict[str, np.ndarray]:
     is never scored on a silently dropped or misread row."""
     import csv
 
-    from rsbench_imagelevel.prediction_csv import id_rows
+    from rsbench_classification.prediction_csv import id_rows
 
     expected = f"a header 'id,{','.join(H_COLUMNS)}' or 'id,{','.join(AFFINE_COLUMNS)}'"
     try:

@@ -1,4 +1,4 @@
-"""GUSO registration as an rsbench task (see :mod:`rsbench_imagelevel.registration` for the head)."""
+"""GUSO registration as an rsbench task (see :mod:`rsbench_crossmodal.registration` for the head)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class RegistrationTask(Task):
     # mmpretrain scope: the baseline backbones build mmpretrain networks; rsbench's own pieces
     # live in the root registries, which every scope falls back to.
     default_scope = "mmpretrain"
-    imports = ("mmpretrain.models", "rsbench_imagelevel.registration")
+    imports = ("mmpretrain.models", "rsbench_crossmodal.registration")
     #: Resample each SAR into its optical frame by the pair's H before use (``RSBLoadPair``'s ``align``).
     align_pairs = False
 
@@ -95,13 +95,13 @@ class RegistrationTask(Task):
         """A CSV of per-pair transforms (``registration.csv`` when ``predictions`` is a folder, as a
         run writes it): ``id,h00..h22`` (3x3 ``H_0to1``, optical -> SAR pixels of the full
         images, like ``{id}_H.txt``) or ``id,a00..a12`` (its 2x3 affine part); see
-        :mod:`rsbench_imagelevel.registration`. Each is moved into the run's centre crop and
+        :mod:`rsbench_crossmodal.registration`. Each is moved into the run's centre crop and
         given to the metric as a float32 ``pred_H``, as the model's would be."""
         import numpy as np
         import torch
 
         from rsbench.scoring import MissingPrediction
-        from rsbench_imagelevel.registration import PREDICTION_FILE, crop_h, read_transforms
+        from rsbench_crossmodal.registration import PREDICTION_FILE, crop_h, read_transforms
 
         path = Path(predictions)
         path = path / PREDICTION_FILE if path.is_dir() else path
@@ -128,12 +128,12 @@ class RegistrationTask(Task):
 
 
 class TranslationTask(RegistrationTask):
-    """SAR -> optical translation (see :mod:`rsbench_imagelevel.translation`): PSNR headline, SSIM too.
+    """SAR -> optical translation (see :mod:`rsbench_crossmodal.translation`): PSNR headline, SSIM too.
 
     Only the SAR image is fed: a backbone taking ``sar`` is configured with
     ``in_modalities=['sar']``; an RGB-only backbone gets the ``sar-as-rgb`` adapter."""
 
-    imports = ("mmpretrain.models", "rsbench_imagelevel.registration", "rsbench_imagelevel.translation")
+    imports = ("mmpretrain.models", "rsbench_crossmodal.registration", "rsbench_crossmodal.translation")
     align_pairs = True  # translation is scored pixel to pixel (guso.py)
 
     def build_config(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any],
@@ -155,13 +155,13 @@ class TranslationTask(RegistrationTask):
     def prediction_reader(self, predictions: Path, data: dict[str, Any], cfg: dict[str, Any]) -> Any:
         """A folder of predicted optical images named like the targets (``{id}_opt.png``), each
         8-bit RGB of its target's size; PSNR / SSIM over the run's centre crop (see
-        :mod:`rsbench_imagelevel.translation`). The targets are read from the dataset here
+        :mod:`rsbench_crossmodal.translation`). The targets are read from the dataset here
         because the reader sees only the data sample, which holds no image."""
         import numpy as np
         from PIL import Image
 
         from rsbench.scoring import find_prediction
-        from rsbench_imagelevel.translation import read_rgb8, score_pair
+        from rsbench_crossmodal.translation import read_rgb8, score_pair
 
         folder = Path(predictions)
         if not folder.is_dir():

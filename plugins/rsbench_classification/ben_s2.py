@@ -1,6 +1,6 @@
 """BigEarthNet (v1.0, Sumbul et al. 2019; v2.0 reBEN), Sentinel-2 part: 12-band 120x120 patches, multi-label.
 
-:func:`check` detects the layout: v1 (below) or v2 / reBEN (:mod:`rsbench_imagelevel.reben`,
+:func:`check` detects the layout: v1 (below) or v2 / reBEN (:mod:`rsbench_classification.reben`,
 chosen when ``metadata.parquet`` or ``BigEarthNet-S2/`` is present); the row records which
 (``ben_version``), since the two releases differ in patches, labels and splits.
 
@@ -74,7 +74,7 @@ LABEL_43_TO_19 = {
 }
 LAYOUT_V1 = ("BigEarthNet-v1.0/<patch>/<patch>_Bxx.tif (12 bands at 120/60/20 px) + <patch>_labels_metadata.json; "
              "{train,val,test}.csv with rows '<S2 patch>,<S1 patch>'")
-#: reBEN's layout in one line (spelled out in :mod:`rsbench_imagelevel.reben`).
+#: reBEN's layout in one line (spelled out in :mod:`rsbench_classification.reben`).
 LAYOUT_V2 = ("metadata.parquet (columns patch_id, labels as 19-class names, split in train/validation/test, "
              "s1_name); BigEarthNet-S2/<tile>/<patch_id>/<patch_id>_Bxx.tif (12 bands)")
 LAYOUT = f"v1: {LAYOUT_V1} | or v2 (reBEN): {LAYOUT_V2}"
@@ -110,7 +110,7 @@ def find_root(root: Path) -> Path:
 
 def layout_version(root: Path) -> str:
     """``"v1"`` or ``"v2"`` (reBEN) from the folders present; an error naming both layouts otherwise."""
-    from rsbench_imagelevel import reben
+    from rsbench_classification import reben
 
     v1, v2 = (root / S2_FOLDER).is_dir(), reben.is_layout(root)
     if v1 and v2:
@@ -156,7 +156,7 @@ def check(root: Path, with_s1: bool = False) -> dict[str, Any]:
     """The samples of the BigEarthNet release under ``root``, v1 or v2 (see :func:`layout_version`)."""
     root = Path(root)
     if layout_version(root) == "v2":
-        from rsbench_imagelevel import reben
+        from rsbench_classification import reben
 
         return reben.check(root, with_s1=with_s1)
     return check_v1(root, with_s1)
@@ -180,7 +180,7 @@ def check_v1(root: Path, with_s1: bool = False) -> dict[str, Any]:
                 check_s1(root, s1, split)
             samples[split].append(dict(s2=s2, s1=s1, gt_label=labels_19(folder / f"{s2}_labels_metadata.json")))
     return {"root": str(root), "classes": list(CLASSES), "samples": samples, "size": size,
-            "band_ref": "rsbench_imagelevel.ben_s2:band_ref",
+            "band_ref": "rsbench_classification.ben_s2:band_ref",
             "row_fields": {"ben_version": "v1", "ben_splits": "BigEarthNet-MM_19-classes_models {train,val,test}.csv"}}
 
 
@@ -257,7 +257,7 @@ FIXTURE_LAYOUTS = ("v1", "v2")
 def write_fixture(out: Path, seed: int = 0, size: int = 24, with_s1: bool = False,
                   dataset: str = "ben-s2", layout: str = "v1") -> Path:
     """A tiny BigEarthNet (114 patches, 10 m grid ``size`` px) whose labels set the spectrum;
-    ``layout="v2"`` writes it as reBEN (:func:`rsbench_imagelevel.reben.write_fixture`).
+    ``layout="v2"`` writes it as reBEN (:func:`rsbench_classification.reben.write_fixture`).
 
     Each class raises its own pair of bands (19 distinct pairs of the 12; and one S1
     polarisation): a patch's reflectance is a base level plus the sum of its labels' bumps plus
@@ -267,7 +267,7 @@ def write_fixture(out: Path, seed: int = 0, size: int = 24, with_s1: bool = Fals
     if layout not in FIXTURE_LAYOUTS:
         raise DataLayoutError(f"BigEarthNet fixture layout {layout!r}: expected one of {', '.join(FIXTURE_LAYOUTS)}")
     if layout == "v2":
-        from rsbench_imagelevel import reben
+        from rsbench_classification import reben
 
         return reben.write_fixture(out, seed=seed, size=size, with_s1=with_s1, dataset=dataset)
     out = Path(out)

@@ -94,7 +94,7 @@ def check(root: Path) -> dict[str, Any]:
             if n == 0 or total <= EXHAUSTIVE_CHECK_LIMIT:
                 sizes.append(check_image(root / row["path"]))
     return {"root": str(root), "classes": list(CLASSES), "samples": samples,
-            "size": int(np.median([min(s) for s in sizes])), "band_ref": "rsbench_imagelevel.fmow_s2:band_ref"}
+            "size": int(np.median([min(s) for s in sizes])), "band_ref": "rsbench_classification.fmow_s2:band_ref"}
 
 
 def band_ref(sample: dict[str, Any], modality: str, band: str) -> tuple[str, int]:

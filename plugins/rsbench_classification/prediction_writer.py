@@ -1,4 +1,4 @@
-"""The run side of :mod:`rsbench_imagelevel.prediction_csv`: an mmpretrain metric that writes the
+"""The run side of :mod:`rsbench_classification.prediction_csv`: an mmpretrain metric that writes the
 test predictions as the submission CSV that ``rsbench score`` reads (the reader and the format
 live there). It returns no metric, so a run's values are those of its other evaluators alone."""
 
@@ -13,7 +13,7 @@ from typing import Any
 from mmengine.evaluator import BaseMetric
 from mmpretrain.registry import METRICS
 
-from rsbench_imagelevel.prediction_csv import WRITER
+from rsbench_classification.prediction_csv import WRITER
 
 
 @METRICS.register_module(name=WRITER)

@@ -40,7 +40,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor, nn
 
 from rsbench.errors import PredictionError
-from rsbench_imagelevel.registration import RGB_MEAN, RGB_STD, SAR_MEAN, SAR_STD
+from rsbench_crossmodal.registration import RGB_MEAN, RGB_STD, SAR_MEAN, SAR_STD
 
 
 def psnr(pred: Tensor, target: Tensor) -> Tensor:

@@ -7,7 +7,7 @@ subset of the task's bands). Every band is resampled bilinearly to one square gr
 measured on up to ``stats_samples`` training samples (recorded in the row).
 
 Predictions (``rsbench score``; a run writes ``<work dir>/predictions.csv`` with its scores): the
-CSV of :mod:`rsbench_imagelevel.prediction_csv`. The id is the BigEarthNet S2 patch name
+CSV of :mod:`rsbench_classification.prediction_csv`. The id is the BigEarthNet S2 patch name
 (``S2A_MSIL2A_20170613T101031_0_45``, also for BigEarthNet-MM) or the fMoW-Sentinel image's file
 stem (``airport_0_0`` from ``airport_0_0.tif``). fMoW: ``id,class`` scores top-1 only; the score
 layout gives top-5 too. BigEarthNet: one score per class (``id,<19 class names>``) or
@@ -28,10 +28,10 @@ from rsbench.catalog import BackboneInfo, load_object
 from rsbench.errors import DataLayoutError
 from rsbench.spec import RunSpec
 from rsbench.task import Task
-from rsbench_imagelevel.prediction_csv import FILE, CSVPredictions, write_ids, writer_config
+from rsbench_classification.prediction_csv import FILE, CSVPredictions, write_ids, writer_config
 
 IMPORTS = ("mmpretrain.models", "mmpretrain.datasets", "mmpretrain.evaluation",
-           "rsbench_imagelevel.multimodal", "rsbench_imagelevel.metrics", "rsbench_imagelevel.prediction_writer")
+           "rsbench_classification.multimodal", "rsbench_classification.metrics", "rsbench_classification.prediction_writer")
 #: A sample's id in prediction CSVs, per dataset.
 SAMPLE_ID = {"ben-s2": lambda s: s["s2"], "ben-mm": lambda s: s["s2"], "fmow-s2": lambda s: Path(s["path"]).stem}
 
@@ -104,7 +104,7 @@ class BandsClassificationTask(CSVPredictions, Task):
 
     def band_stats(self, data: dict[str, Any], entries: list[dict[str, Any]]) -> tuple[dict, dict]:
         """Per-band mean/std over up to ``stats_samples`` training samples (seeded choice)."""
-        from rsbench_imagelevel.multimodal import read_band
+        from rsbench_classification.multimodal import read_band
 
         n = int(data["options"]["stats_samples"])
         chosen = random.Random(0).sample(entries, min(n, len(entries)))

@@ -20,7 +20,7 @@ index), or ``pred_score`` and its arg-max ``pred_label`` (scores, ``;``-lists). 
 ``id,class`` (class names) when only top-1 is scored, else the score layout with its softmax or
 sigmoid scores printed to 9 significant digits, which round-trips float32 exactly; so a run's
 file scores exactly the run's values, ties in the ranking included. The writer is the mmpretrain
-metric of :mod:`rsbench_imagelevel.prediction_writer`; this module stays light (no torch import
+metric of :mod:`rsbench_classification.prediction_writer`; this module stays light (no torch import
 at the top) so plugins can declare the formats.
 """
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from rsbench.errors import DataLayoutError, RsbenchError
 from rsbench.fixtures import mark_fixture
-from rsbench_imagelevel import ben_s2
+from rsbench_classification import ben_s2
 
 METADATA = "metadata.parquet"
 S2_FOLDER = "BigEarthNet-S2"
@@ -152,7 +152,7 @@ def check(root: Path, with_s1: bool = False) -> dict[str, Any]:
         raise DataLayoutError(f"{meta}: no usable patch in split(s) {', '.join(empty)} "
                               f"({int(flagged.sum())} snow/cloud-flagged rows dropped)")
     return {"root": str(root), "classes": list(ben_s2.CLASSES), "samples": samples, "size": size,
-            "band_ref": "rsbench_imagelevel.reben:band_ref",
+            "band_ref": "rsbench_classification.reben:band_ref",
             "row_fields": {"ben_version": "v2", "ben_splits": f"official ({METADATA} split column)",
                            "ben_flagged_dropped": int(flagged.sum())}}
 
