@@ -49,3 +49,20 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def dataset_root(tmp_path_factory: pytest.TempPathFactory):
+    """``dataset_root(name)``: the fixture of a registered dataset, written once per session."""
+    from rsbench.plugins import get_catalog
+
+    roots: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in roots:
+            root = tmp_path_factory.mktemp(name)
+            get_catalog().datasets.get(name).write_fixture(root, seed=0)
+            roots[name] = root
+        return roots[name]
+
+    return get
