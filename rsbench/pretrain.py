@@ -25,6 +25,7 @@ the EMA update.
 from __future__ import annotations
 
 import inspect
+from abc import ABC, abstractmethod
 import json
 import logging
 import math
@@ -138,7 +139,7 @@ class _QuietMMEngine:
         self.logger.setLevel(self.level)
 
 
-class PretrainObjective(nn.Module):
+class PretrainObjective(nn.Module, ABC):
     """Base class of a pretraining objective (what ``BackboneInfo.pretrainer`` points to).
 
     The constructor takes the backbone's mmengine config (``BackboneInfo.config()``) plus the
@@ -178,14 +179,16 @@ class PretrainObjective(nn.Module):
     def write_fixture(cls, root: Path, seed: int = 0) -> Path:
         return cls.data_module.write_fixture(root, seed=seed)
 
+    @abstractmethod
     def build_dataset(self, root: Path) -> Any:
-        raise NotImplementedError
+        """A map-style dataset of sample dicts (tensors) under ``root``."""
 
     def collate(self, samples: Sequence[Any]) -> Any:
         return torch.utils.data.default_collate(list(samples))
 
+    @abstractmethod
     def forward(self, batch: Any, progress: float) -> dict[str, Tensor]:  # type: ignore[override]
-        raise NotImplementedError
+        """``{"loss": total, <part>: ...}`` of one batch at ``progress`` (fraction of the schedule)."""
 
     def after_step(self, progress: float) -> dict[str, float]:
         return {}

@@ -6,6 +6,7 @@ progress, the leaderboard row), so a task holds only what is specific to its eva
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,21 @@ from rsbench.errors import PredictionError
 from rsbench.spec import RunSpec
 
 
-class Task:
+class Task(ABC):
+    """One evaluation's plugin side. Subclasses implement :meth:`build_config` and
+    :meth:`metric_value`; the rest has working defaults. The contract, step by step:
+
+    1. ``check_data(root, spec)`` reads the official layout and returns the checked summary (the
+       dataset checker's) or raises ``DataLayoutError`` naming the file and what was expected;
+    2. ``build_config(spec, backbone, data, work_dir)`` returns the plain-data mmengine config of
+       the *resolved* spec (options merged: read ``spec.options``); the core finalises it
+       (``rsbench.run_config.finalise``) — a task never sets the test loop, precision, hooks of
+       the core, distribution or the feature cache itself;
+    3. ``metric_value(metrics)`` picks the headline number from ``runner.test()``;
+    4. ``row_fields`` adds the task's own leaderboard fields; ``prediction_reader`` and
+       ``score`` serve ``rsbench score``.
+    """
+
     #: mmengine default scope the generated config resolves unprefixed names in.
     default_scope = "mmengine"
     #: Modules to import before building (they register the library's components).
@@ -39,11 +54,11 @@ class Task:
         """Check the official layout under ``root``; return facts the config needs."""
         return self.dataset.check(root)
 
+    @abstractmethod
     def build_config(
         self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any], work_dir: Path
     ) -> dict[str, Any]:
         """The complete mmengine config (plain data) for this evaluation."""
-        raise NotImplementedError
 
     def runtime_config(self, spec: RunSpec, max_iters: int, log_interval: int = 50) -> dict[str, Any]:
         """The mmengine settings every task shares: hooks (a checkpoint every quarter of the
@@ -66,10 +81,10 @@ class Task:
             resume=True,
         )
 
+    @abstractmethod
     def metric_value(self, metrics: dict[str, Any]) -> float | None:
         """The task's headline metric from ``runner.test()``'s result, in percent; ``None`` (or
         NaN) when the split has no score (a server-only test split: predictions are written)."""
-        raise NotImplementedError
 
     def row_fields(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any]) -> dict[str, Any]:
         """Extra leaderboard fields (adapter, normalization, split details)."""

@@ -16,13 +16,12 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rsbench.executors.base import Executor, OnRow
 from rsbench.spec import RunSpec
-
-OnRow = Callable[[RunSpec, dict[str, Any], bool], None]
 
 
 def _die_with_parent() -> None:  # runs in the child before exec
@@ -37,7 +36,7 @@ def default_jobs() -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
 
-class LocalExecutor:
+class LocalExecutor(Executor):
     def __init__(self, jobs: int | None = None, results_dir: str | Path = "results", force: bool = False,
                  log_dir: str | Path | None = None, **_: Any) -> None:
         self.jobs = jobs or default_jobs()

@@ -8,10 +8,11 @@ crashes becomes that evaluation's ``failed`` row.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rsbench.executors.base import Executor, OnRow
 from rsbench.spec import RunSpec
 
 
@@ -30,7 +31,7 @@ def _run_one(spec_dict: dict[str, Any], results_dir: str, force: bool) -> tuple[
         return (recorded[-1] if recorded else failure_row(spec, f"{type(exc).__name__}: {exc}")), False
 
 
-class RayExecutor:
+class RayExecutor(Executor):
     def __init__(self, jobs: int | None = None, address: str | None = None, results_dir: str | Path = "results",
                  force: bool = False, cpus_per_run: int | None = None, **_: Any) -> None:
         self.address = address
@@ -39,7 +40,7 @@ class RayExecutor:
         self.force = force
         self.cpus_per_run = cpus_per_run
 
-    def run(self, specs: Sequence[RunSpec], on_row: Callable[[RunSpec, dict[str, Any], bool], None]) -> None:
+    def run(self, specs: Sequence[RunSpec], on_row: OnRow) -> None:
         import ray
 
         from rsbench.runner import failure_row
