@@ -4,6 +4,7 @@ and dry-runs every built-in suite (the suites ship as the data package ``rsbench
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -16,7 +17,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.mark.e2e
 def test_an_installed_wheel_lists_and_dry_runs_every_suite(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(REPO),
+    source = tmp_path / "source"  # built from a copy: setuptools writes build/ next to the sources
+    source.mkdir()
+    for part in ("pyproject.toml", "README.md", "rsbench", "plugins", "configs"):
+        copy = shutil.copytree if (REPO / part).is_dir() else shutil.copy2
+        copy(REPO / part, source / part, **({"ignore": shutil.ignore_patterns("__pycache__", "*.egg-info")}
+                                            if (REPO / part).is_dir() else {}))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(source),
                     "-w", str(tmp_path / "dist")], check=True, cwd=tmp_path)
     wheel = next((tmp_path / "dist").glob("rsbench-*.whl"))
     venv = tmp_path / "venv"
