@@ -19,30 +19,51 @@ from rsbench import data_prepare as dp
 from rsbench.catalog import DatasetInfo
 from rsbench.data_prepare import Archive, PrepareError, Recipe, Variant
 
-#: dataset -> (reader module, recipe); the readers' check/write_fixture are the DatasetInfo's.
+#: dataset -> (checker, fixture writer, recipe), as the plugins declare them in DatasetInfo.
+def _reader(module: str, recipe: str) -> tuple[str, str, str]:
+    return f"{module}:check", f"{module}:write_fixture", recipe
+
+
+_DYNA = "rsbench_segmentation.dynamicearthnet"
 RECIPES = {
-    "levir-cd": ("rsbench_change.levir_cd", "rsbench_change.archives:LEVIR_CD"),
-    "whu-cd": ("rsbench_change.whu_cd", "rsbench_change.archives:WHU_CD"),
-    "aid": ("rsbench_classification.aid", "rsbench_classification.archives:AID"),
-    "resisc45": ("rsbench_classification.resisc45", "rsbench_classification.archives:RESISC45"),
-    "dior": ("rsbench_detection.dior", "rsbench_detection.archives:DIOR"),
-    "isaid": ("rsbench_segmentation.isaid", "rsbench_segmentation.archives:ISAID"),
-    "potsdam": ("rsbench_segmentation.potsdam", "rsbench_segmentation.archives:POTSDAM"),
-    "deepglobe-road": ("rsbench_segmentation.deepglobe_road", "rsbench_segmentation.archives:DEEPGLOBE_ROAD"),
-    "oscd": ("rsbench_change.oscd", "rsbench_change.archives:OSCD"),
-    "fair1m": ("rsbench_detection.fair1m", "rsbench_detection.archives:FAIR1M"),
-    "ben-s2": ("rsbench_classification.ben_s2", "rsbench_classification.archives:BEN_S2"),
-    "ben-mm": ("rsbench_classification.ben_mm", "rsbench_classification.archives:BEN_MM"),
+    "levir-cd": _reader("rsbench_change.levir_cd", "rsbench_change.archives:LEVIR_CD"),
+    "whu-cd": _reader("rsbench_change.whu_cd", "rsbench_change.archives:WHU_CD"),
+    "aid": _reader("rsbench_classification.aid", "rsbench_classification.archives:AID"),
+    "resisc45": _reader("rsbench_classification.resisc45", "rsbench_classification.archives:RESISC45"),
+    "dior": _reader("rsbench_detection.dior", "rsbench_detection.archives:DIOR"),
+    "isaid": _reader("rsbench_segmentation.isaid", "rsbench_segmentation.archives:ISAID"),
+    "potsdam": _reader("rsbench_segmentation.potsdam", "rsbench_segmentation.archives:POTSDAM"),
+    "deepglobe-road": _reader("rsbench_segmentation.deepglobe_road", "rsbench_segmentation.archives:DEEPGLOBE_ROAD"),
+    "oscd": _reader("rsbench_change.oscd", "rsbench_change.archives:OSCD"),
+    "fair1m": _reader("rsbench_detection.fair1m", "rsbench_detection.archives:FAIR1M"),
+    "ben-s2": _reader("rsbench_classification.ben_s2", "rsbench_classification.archives:BEN_S2"),
+    "ben-mm": _reader("rsbench_classification.ben_mm", "rsbench_classification.archives:BEN_MM"),
+    "dfc25-t2": _reader("rsbench_change.dfc25", "rsbench_change.archives:DFC25_T2"),
+    "dyna-s2-cd": _reader("rsbench_change.dyna_cd", "rsbench_change.archives:DYNA_S2_CD"),
+    "sardet100k": _reader("rsbench_detection.sardet", "rsbench_detection.archives:SARDET100K"),
+    "ubcv2": _reader("rsbench_detection.ubcv2", "rsbench_detection.archives:UBCV2"),
+    "earthmiss": _reader("rsbench_segmentation.earthmiss", "rsbench_segmentation.archives:EARTHMISS"),
+    "dyna-pla": (f"{_DYNA}:check_pla", f"{_DYNA}:write_pla", "rsbench_segmentation.archives:DYNA_PLA"),
+    "dyna-s2": (f"{_DYNA}:check_s2", f"{_DYNA}:write_s2", "rsbench_segmentation.archives:DYNA_S2"),
+    "dyna-mm": (f"{_DYNA}:check_mm", f"{_DYNA}:write_mm", "rsbench_segmentation.archives:DYNA_MM"),
+    "guso": _reader("rsbench_crossmodal.guso", "rsbench_crossmodal.archives:GUSO"),
+    "dfc23-t2": _reader("rsbench_crossmodal.dfc23", "rsbench_crossmodal.archives:DFC23_T2"),
+    "fmow-s2": _reader("rsbench_classification.fmow_s2", "rsbench_classification.archives:FMOW_S2"),
 }
-#: ben-s2's archives are a subset of ben-mm's (asserted below): its 1,800-file round trip is left out.
-CASES = [(name, v.name) for name in RECIPES if name != "ben-s2" for v in dp.load_object(RECIPES[name][1]).variants]
-NEEDS_RASTERIO = {("whu-cd", "official"), ("oscd", "release"), ("ben-s2", "v1"), ("ben-mm", "v1")}
+#: Round trips left out because another one covers the same archives (asserted below): ben-s2's
+#: are a subset of ben-mm's; the DynamicEarthNet recipes differ only in which archives are optional.
+COVERED = {"ben-s2": "ben-mm", "dyna-pla": "dyna-mm", "dyna-s2": "dyna-mm", "dyna-s2-cd": "dyna-mm"}
+CASES = [(name, v.name) for name in RECIPES if name not in COVERED
+         for v in dp.load_object(RECIPES[name][2]).variants]
+NEEDS_RASTERIO = {("whu-cd", "official"), ("oscd", "release"), ("ben-s2", "v1"), ("ben-mm", "v1"),
+                  ("dfc25-t2", "zenodo"), ("dfc25-t2", "torchgeo"), ("ubcv2", "rgb-sar"), ("earthmiss", "zenodo"),
+                  ("dyna-pla", "mediatum"), ("dyna-mm", "mediatum"), ("dfc23-t2", "dataport"), ("fmow-s2", "sdr")}
 
 
 def info_of(name: str) -> DatasetInfo:
-    module, recipe = RECIPES[name]
-    return DatasetInfo(name=name, title=name, layout="", classes=(), checker=f"{module}:check",
-                       fixture=f"{module}:write_fixture", archives=recipe)
+    checker, fixture, recipe = RECIPES[name]
+    return DatasetInfo(name=name, title=name, layout="", classes=(), checker=checker, fixture=fixture,
+                       archives=recipe)
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -96,22 +117,51 @@ def test_fixture_archives_prepare_check(name: str, variant: str, tmp_path: Path)
 
 
 def test_ben_s2_archives_are_ben_mm_s() -> None:
-    s2, mm = (dp.load_object(RECIPES[n][1]).variants[0].archives for n in ("ben-s2", "ben-mm"))
+    s2, mm = (dp.load_object(RECIPES[n][2]).variants[0].archives for n in ("ben-s2", "ben-mm"))
     assert set(s2) < set(mm) and {a.name for a in set(mm) - set(s2)} == {"BigEarthNet-S1-v1.0.tar.gz"}
 
 
+def test_dynamicearthnet_recipes_differ_only_in_what_is_required() -> None:
+    """The three recipes left out of the round trips hold dyna-mm's archives; each requires its modality."""
+    recipes = {n: dp.load_object(RECIPES[n][2]).variants[0].archives for n in ("dyna-pla", "dyna-s2", "dyna-s2-cd",
+                                                                               "dyna-mm")}
+    names = {n: [a.name for a in archives] for n, archives in recipes.items()}
+    assert all(v == names["dyna-mm"] for v in names.values())
+    required = {n: {a.name for a in archives if not a.optional} for n, archives in recipes.items()}
+    common = {"labels.zip", *(f"dynnet_training_splits/{s}.txt" for s in ("train", "val", "test"))}
+    assert required["dyna-pla"] == common
+    assert required["dyna-s2"] == required["dyna-s2-cd"] == common | {"sentinel2.zip"}
+    assert required["dyna-mm"] == common | {"sentinel1.zip", "sentinel2.zip"}
+    assert "planet.10N.zip" in names["dyna-mm"] and "planet.60S.zip" in names["dyna-mm"]
+
+
+def test_dynamicearthnet_needs_only_the_modalities_read(tmp_path: Path) -> None:
+    """A Planet-only download serves dyna-pla; dyna-s2 names its missing sentinel2.zip and where it comes from."""
+    pytest.importorskip("rasterio")
+    dl = dp.write_archive_fixture(info_of("dyna-mm"), tmp_path / "dl")
+    assert (dl / "planet.10N.zip").is_file() and (dl / "dynnet_training_splits" / "train.txt").is_file()
+    (dl / "sentinel1.zip").unlink()
+    (dl / "sentinel2.zip").unlink()
+    with pytest.raises(PrepareError, match=r"- sentinel2\.zip: from https://mediatum\.ub\.tum\.de/1650201") as err:
+        dp.prepare(info_of("dyna-s2"), dl, tmp_path / "s2", progress=False)
+    assert "- planet." not in str(err.value)  # the optional zone zips are not listed as missing
+    summary = dp.prepare(info_of("dyna-pla"), dl, tmp_path / "pla", progress=False)
+    assert summary["check"]["splits"]["train"] and not (tmp_path / "pla" / "sentinel2").exists()
+
+
 def test_catalog_declares_the_recipes() -> None:
+    """Every dataset with a recipe here declares it, and the checker and fixture the round trips used."""
     from rsbench.plugins import get_catalog
 
     catalog = get_catalog()
-    declared = {n: catalog.datasets.get(n).archives for n in RECIPES if n in catalog.datasets}
-    if not any(declared.values()):
+    declared = {n: catalog.datasets.get(n) for n in RECIPES if n in catalog.datasets}
+    if not any(info.archives for info in declared.values()):
         pytest.skip("the plugins do not declare DatasetInfo.archives yet")
-    for name, archives in declared.items():
-        module, recipe = RECIPES[name]
-        assert archives == recipe
-        assert catalog.datasets.get(name).checker == f"{module}:check"
-        assert "train.zip" in dp.describe(catalog.datasets.get("levir-cd"))
+    assert set(declared) == set(RECIPES)
+    for name, info in declared.items():
+        checker, fixture, recipe = RECIPES[name]
+        assert (info.archives, info.checker, info.fixture) == (recipe, checker, fixture), name
+    assert "train.zip" in dp.describe(catalog.datasets.get("levir-cd"))
 
 
 # -- killed midway ------------------------------------------------------------------------------------

@@ -16,11 +16,23 @@ each holding its folder at the top: ``Onera Satellite Change Detection dataset -
 (only the co-registered ``imgs_{1,2}_rect/`` bands, ``dates.txt`` and the split lists are kept;
 the raw ``imgs_{1,2}/`` and ``pair/`` are not read) and the ``- Train Labels`` / ``- Test Labels``
 zips (``<city>/cm/``). No checksum is published.
+
+DFC25 track 2 (BRIGHT): two variants. ``zenodo``: the contest's ``dfc25_track2_trainval.zip``
+(Zenodo 14619798; ``train/`` and ``val/`` with ``pre-event/``, ``post-event/``, ``target/``, below a
+``dfc25_track2_trainval/`` folder where the copy has one) plus the legacy set-level lists
+``{train,holdout,val}_setlevel.txt`` (plain files of the BRIGHT repo; ``test_setlevel.txt``
+optional). ``torchgeo``: torchgeo's re-pack ``dfc25_track2_trainval_with_split.zip`` holding both
+(torchgeo's sha256 is noted; the engine verifies md5 only). Zenodo shows an md5 per file on the
+record page, not recorded here (not reachable when this was written).
+
+Dyna.-S2 CD: DynamicEarthNet's mediaTUM release, the recipe of ``rsbench_segmentation.archives``
+with ``sentinel2.zip`` required.
 """
 
 from __future__ import annotations
 
 from rsbench.data_prepare import Archive, Recipe, Variant
+from rsbench_segmentation.archives import dynamicearthnet
 
 LEVIR_PAGE = "https://justchenhao.github.io/LEVIR/"
 LEVIR_MIRROR = ("https://huggingface.co/datasets/satellite-image-deep-learning/LEVIR-CD/resolve/"
@@ -87,3 +99,46 @@ OSCD = Recipe(
         ),
     ),),
 )
+
+BRIGHT_PAGE = "https://github.com/ChenHongruixuan/BRIGHT"
+#: The contest-era record (the BRIGHT README now links the concept record 14619797, whose latest
+#: version is the full BRIGHT release with a flat pre-event/, post-event/, target/ layout).
+BRIGHT_ZENODO = "https://zenodo.org/records/14619798"
+BRIGHT_LISTS = f"{BRIGHT_PAGE}/tree/master/dfc25_benchmark/dataset/splitname (legacy set-level lists)"
+BRIGHT_FOLDER = "dfc25_track2_trainval"
+_BRIGHT_IMAGES = ("train/*.tif", "val/*.tif", "test/*.tif")
+
+DFC25_T2 = Recipe(
+    dataset="dfc25-t2",
+    page=BRIGHT_PAGE,
+    variants=(
+        Variant(
+            name="zenodo",
+            description=f"{BRIGHT_FOLDER}.zip from Zenodo + the BRIGHT repo's {{train,holdout,val}}_setlevel.txt",
+            fixture_dir=BRIGHT_FOLDER,
+            archives=(
+                Archive(name=f"{BRIGHT_FOLDER}.zip", url=BRIGHT_ZENODO, top=BRIGHT_FOLDER, include=_BRIGHT_IMAGES,
+                        note="Zenodo lists an md5 on the record page; not recorded here"),
+                *(Archive(name=f"{split}_setlevel.txt", url=BRIGHT_LISTS, optional=split == "test")
+                  for split in ("train", "holdout", "val", "test")),
+            ),
+        ),
+        Variant(
+            name="torchgeo",
+            description=f"torchgeo's re-pack {BRIGHT_FOLDER}_with_split.zip (images and the set-level lists)",
+            fixture_dir=BRIGHT_FOLDER,
+            archives=(Archive(
+                name=f"{BRIGHT_FOLDER}_with_split.zip",
+                url=("https://hf.co/datasets/isaaccorley/bright/resolve/d19972f5e682ad684dcde35529a6afad4c719f1b/"
+                     f"{BRIGHT_FOLDER}_with_split.zip"),
+                top=BRIGHT_FOLDER, include=(*_BRIGHT_IMAGES, "*_setlevel.txt"),
+                note="torchgeo publishes sha256 aed4aca4d582bc829ba0921b55d488eec6a792c2d1092aac54eb746ef8e6f1cc "
+                     "(not an md5: not verified here)"),),
+        ),
+    ),
+    notes="the lists are the legacy set-level ones (train, holdout, val[, test]) the DFC25 leaderboard used; "
+          "the repo's newer bda_benchmark/dataset/splitname/dfc25/*_set.txt lists are a different protocol",
+)
+
+#: Dyna.-S2 CD reads the DynamicEarthNet release as Dyna.-S2 does (one reader, in segmentation).
+DYNA_S2_CD = dynamicearthnet("dyna-s2-cd", ("s2",))

@@ -55,12 +55,13 @@ def rsbench_register_datasets(register):
     register(_dataset("dfc25-t2", "DFC25 track 2 (BRIGHT)", dfc25,
                       "Chen et al., BRIGHT: A globally distributed multimodal building damage assessment "
                       "dataset with very-high-resolution for all-weather disaster response, 2025",
-                      classes=dfc25.CLASSES))
+                      classes=dfc25.CLASSES, archives="rsbench_change.archives:DFC25_T2"))
     register(DatasetInfo(name="dyna-s2-cd", title="DynamicEarthNet (Sentinel-2), consecutive-month pairs",
                          layout=dynamicearthnet.LAYOUT, classes=dynamicearthnet.CLASSES,
                          checker="rsbench_change.dyna_cd:check", fixture="rsbench_change.dyna_cd:write_fixture",
                          citation="Toker et al., DynamicEarthNet: Daily Multi-Spectral Satellite Dataset for "
-                                  "Semantic Change Segmentation, CVPR 2022"))
+                                  "Semantic Change Segmentation, CVPR 2022",
+                         archives="rsbench_change.archives:DYNA_S2_CD"))
 
 
 @hookimpl

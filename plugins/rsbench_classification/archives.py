@@ -13,6 +13,11 @@ BigEarthNet v1 (ben-s2, ben-mm): ``BigEarthNet-S2-v1.0.tar.gz`` (holding ``BigEa
 and ``BigEarthNet-S1-v1.0.tar.gz`` (``BigEarthNet-S1-v1.0/<patch>/``) from bigearth.net, plus the
 19-class models' ``{train,val,test}.csv`` (plain files from TU Berlin's GitLab). torchgeo lists md5s
 for the tarballs, but the provider publishes none, so none is enforced.
+
+fMoW-Sentinel (fmow-s2): the Stanford Digital Repository item vg497cb6002 lists five files:
+``fmow-sentinel.tar.gz`` (77.5 GB, members ``fmow-sentinel/{train,val,test}/<category>/...``),
+``train.csv``, ``val.csv``, ``test_gt.csv`` and a README; the CSVs are plain files (also found in
+``fmow-sentinel/`` of the downloads). All go to ``fmow-sentinel/``. No checksum is published.
 """
 
 from __future__ import annotations
@@ -72,4 +77,22 @@ BEN_MM = Recipe(
     variants=(Variant(name="v1", description="BigEarthNet-S2-v1.0.tar.gz + BigEarthNet-S1-v1.0.tar.gz + the "
                       "19-class {train,val,test}.csv", archives=(_BEN_S2, _BEN_S1, *_BEN_CSVS)),),
     notes=BEN_S2.notes,
+)
+
+FMOW_PAGE = "https://purl.stanford.edu/vg497cb6002"
+FMOW_FILES = "https://stacks.stanford.edu/file/druid:vg497cb6002/"
+
+FMOW_S2 = Recipe(
+    dataset="fmow-s2",
+    page=FMOW_PAGE,
+    variants=(Variant(
+        name="sdr",
+        description="fmow-sentinel.tar.gz + train.csv, val.csv, test_gt.csv from the Stanford Digital Repository",
+        archives=(
+            Archive(name="fmow-sentinel.tar.gz", aliases=("fmow-sentinel.tar",), url=f"{FMOW_FILES}fmow-sentinel.tar.gz",
+                    dest="fmow-sentinel", top="fmow-sentinel", include=("train/*.tif", "val/*.tif", "test/*.tif")),
+            *(Archive(name=name, aliases=(f"fmow-sentinel/{name}",), url=f"{FMOW_FILES}{name}", dest="fmow-sentinel")
+              for name in ("train.csv", "val.csv", "test_gt.csv")),
+        ),
+    ),),
 )

@@ -56,6 +56,7 @@ def more_datasets() -> list[DatasetInfo]:
             checker="rsbench_classification.fmow_s2:check", fixture="rsbench_classification.fmow_s2:write_fixture",
             citation="Cong et al., SatMAE: Pre-training Transformers for Temporal and Multi-Spectral Satellite "
                      "Imagery, NeurIPS 2022 (fMoW: Christie et al., CVPR 2018)",
+            archives="rsbench_classification.archives:FMOW_S2",
         ),
     ]
 

@@ -22,11 +22,13 @@ def datasets() -> list[DatasetInfo]:
             checker="rsbench_crossmodal.dfc23:check", fixture="rsbench_crossmodal.dfc23:write_fixture",
             citation="Persello et al., 2023 IEEE GRSS Data Fusion Contest: Large-Scale Fine-Grained Building "
                      "Classification for Semantic Urban Reconstruction, IEEE GRSM 2023",
+            archives="rsbench_crossmodal.archives:DFC23_T2",
         ),
         DatasetInfo(
             name="guso", title="GUSO optical/SAR pairs", layout=guso.LAYOUT, classes=(),
             checker="rsbench_crossmodal.guso:check", fixture="rsbench_crossmodal.guso:write_fixture",
             citation="GUSO (vision-heng/GUSO), used by MaRS (AAAI 2026) for cross-modal registration and translation",
+            archives="rsbench_crossmodal.archives:GUSO",
         ),
     ]
 

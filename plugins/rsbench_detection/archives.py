@@ -12,6 +12,15 @@ FAIR1M v1.0: the authors' Google Drive files as torchgeo lists them, with the pr
 ``test/images0.zip``..``images2.zip``; the image zips hold ``images/``, the label zips ``labelXml/``.
 The label zips' names differ between parts (``labelXml`` / ``labelXmls``); either spelling is
 accepted for each. No checksum is published by the authors.
+
+SARDet-100K: the authors link Baidu Disk, OneDrive and ModelScope, and the Kaggle mirror
+greatbird/sardet-100k; all hold ``SARDet_100K/{Annotations,JPEGImages}/``. The file name
+``SARDet_100K.zip`` is assumed; the Kaggle names ``sardet-100k.zip`` (CLI) and ``archive.zip``
+(browser) are accepted. No checksum is published.
+
+UBCv2: the RGB+SAR pack is on Baidu Drive only (linked from the UBCv2 branch of
+AICyberTeam/UBC-dataset); ``UBCv2.zip`` (or ``UBCv2_RGB_SAR.zip``) holding ``annotations/`` and
+``images/`` below an optional ``UBCv2/`` is assumed, not confirmed. No checksum is published.
 """
 
 from __future__ import annotations
@@ -71,4 +80,37 @@ FAIR1M = Recipe(
     page=FAIR1M_PAGE,
     variants=(Variant(name="v1.0", description="FAIR1M v1.0 image and label zips per split", fixture_dir="FAIR1M",
                       archives=_fair1m()),),
+)
+
+SARDET_PAGE = "https://github.com/zcablii/SARDet_100K"
+
+SARDET100K = Recipe(
+    dataset="sardet100k",
+    page=SARDET_PAGE,
+    variants=(Variant(
+        name="release",
+        description="SARDet_100K.zip (Annotations/ + JPEGImages/), or the Kaggle copy of it",
+        fixture_dir="SARDet_100K",
+        archives=(Archive(name="SARDet_100K.zip", aliases=("sardet-100k.zip", "archive.zip"),
+                          url=(f"{SARDET_PAGE} (Baidu Disk, OneDrive, ModelScope wokaikaixinxin/SARDet_100K; "
+                               "Kaggle greatbird/sardet-100k)"),
+                          top="SARDet_100K", include=("Annotations/*.json", "JPEGImages/*"),
+                          note="the archive name is assumed (the providers link folders, not one file); "
+                               "the Kaggle CLI saves sardet-100k.zip, the browser archive.zip"),),
+    ),),
+)
+
+UBC_PAGE = "https://github.com/AICyberTeam/UBC-dataset/tree/UBCv2"
+
+UBCV2 = Recipe(
+    dataset="ubcv2",
+    page=UBC_PAGE,
+    variants=(Variant(
+        name="rgb-sar",
+        description="the RGB+SAR pack (annotations/ + images/{train,val}/{rgb,sar|merge}/)",
+        fixture_dir="UBCv2",
+        archives=(Archive(name="UBCv2.zip", aliases=("UBCv2_RGB_SAR.zip",), url=f"{UBC_PAGE} (Baidu Drive only)",
+                          top="UBCv2", include=("annotations/*.json", "images/*"),
+                          note="name and nesting assumed (the pack is on Baidu Drive only; not confirmed)"),),
+    ),),
 )

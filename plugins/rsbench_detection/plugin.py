@@ -30,6 +30,7 @@ def rsbench_register_datasets(register):
         checker="rsbench_detection.sardet:check", fixture="rsbench_detection.sardet:write_fixture",
         citation="Li et al., SARDet-100K: Towards open-source benchmark and toolkit for large-scale SAR "
                  "object detection, NeurIPS 2024",
+        archives="rsbench_detection.archives:SARDET100K",
     ))
     register(DatasetInfo(
         name="fair1m", title="FAIR1M v1.0", layout=fair1m.LAYOUT, classes=fair1m.CLASSES,
@@ -43,6 +44,7 @@ def rsbench_register_datasets(register):
         checker="rsbench_detection.ubcv2:check", fixture="rsbench_detection.ubcv2:write_fixture",
         citation="UBCv2, Urban Building Classification v2 (AICyberTeam/UBC-dataset, branch UBCv2); "
                  "RGB+SAR evaluation of MaRS (AAAI 2026)",
+        archives="rsbench_detection.archives:UBCV2",
     ))
 
 

@@ -15,6 +15,17 @@ reads ``5_Labels_all.zip`` as flat; mmseg's converter accepts both): both are ac
 DeepGlobe road: the challenge's data as re-published on Kaggle (``deepglobe-road-extraction-dataset.zip``
 from the Kaggle CLI, ``archive.zip`` from the browser) holding ``train/``, ``valid/``, ``test/`` and
 ``metadata.csv``; only ``train/`` has masks and is prepared.
+
+EarthMiss: Zenodo 17231107 (and Baidu Drive) per the authors' README; the file name
+``EarthMiss.zip`` holding the 13 ``<City>/`` folders (optionally below ``EarthMiss/``) is assumed.
+
+DynamicEarthNet (dyna-pla, dyna-s2, dyna-mm; dyna-s2-cd in the change plugin): mediaTUM 1650201,
+also by rsync, ships ``labels.zip`` (``labels/<cube>_<zone>/...``), one ``planet.<zone>.zip`` per UTM
+zone (``planet/<zone>/<tile>/<cube>/PF-SR|PF-QA/``; only PF-SR is kept), ``sentinel1.zip``,
+``sentinel2.zip`` and ``checksums.sha512`` (SHA-512: not verified by the engine, which checks md5);
+the val/test labels came later (mediaTUM 1738088, ``dynamicearthnet_test_labels.zip`` assumed,
+optional); the split lists are plain files from the dynnet authors' webshare. The zone zips are all
+optional (the release's zone list is not published as such): the final check names any cube missing.
 """
 
 from __future__ import annotations
@@ -85,3 +96,63 @@ DEEPGLOBE_ROAD = Recipe(
                           include=("train/*_sat.jpg", "train/*_mask.png")),),
     ),),
 )
+
+EARTHMISS_PAGE = "https://github.com/Yi-Heng/EarthMiss"
+
+EARTHMISS = Recipe(
+    dataset="earthmiss",
+    page=EARTHMISS_PAGE,
+    variants=(Variant(
+        name="zenodo",
+        description="EarthMiss.zip (the 13 city folders) from Zenodo or Baidu Drive",
+        archives=(Archive(name="EarthMiss.zip", aliases=("earthmiss.zip",),
+                          url="https://zenodo.org/records/17231107 (or Baidu Drive, code jfsq, linked from "
+                              f"{EARTHMISS_PAGE})", top="EarthMiss",
+                          include=("*/images/RGB/*", "*/images/SAR/*", "*/masks/*"),
+                          note="file name assumed (not confirmed): the city folders may sit at the top or "
+                               "under EarthMiss/; Zenodo lists an md5 on the record page"),),
+    ),),
+)
+
+DYNNET_PAGE = "https://mediatum.ub.tum.de/1650201"
+DYNNET_SPLITS = "https://vision.in.tum.de/webshare/u/toker/dynnet_training_splits/"
+#: Every name a ``planet.<UTM zone>.zip`` can have: the release ships one zip per zone of its cubes.
+UTM_ZONES = tuple(f"{n}{h}" for h in "NS" for n in range(1, 61))
+
+
+def dynamicearthnet(dataset: str, needs: tuple[str, ...]) -> Recipe:
+    """DynamicEarthNet's mediaTUM release for an evaluation reading ``needs`` (of s2, s1) besides
+    the labels and the Planet cubes (every evaluation needs the Planet folders: the split lines
+    name them)."""
+    archives = [
+        Archive(name="labels.zip", url=f"{DYNNET_PAGE} (rsync m1650201@dataserv.ub.tum.de)", dest="labels",
+                top="labels", include=("*/Labels/Raster/*.tif",)),
+        Archive(name="dynamicearthnet_test_labels.zip", url="https://mediatum.ub.tum.de/1738088", dest="labels",
+                top="dynamicearthnet_test_labels", include=("*/Labels/Raster/*.tif",), optional=True,
+                note="the val/test labels released later; name and nesting assumed (not confirmed)"),
+        *(Archive(name=f"planet.{zone}.zip", url=f"{DYNNET_PAGE} (rsync m1650201@dataserv.ub.tum.de)",
+                  dest="planet", top="planet", include=(f"{zone}/*/*/PF-SR/*.tif",), optional=True)
+          for zone in UTM_ZONES),
+        *(Archive(name=f"sentinel{k}.zip", url=f"{DYNNET_PAGE} (rsync m1650201@dataserv.ub.tum.de)",
+                  dest=f"sentinel{k}", top=f"sentinel{k}", include=("*.tif",), optional=f"s{k}" not in needs,
+                  note="nesting assumed: sentinel<k>/<cube>/<cube>_YYYY_MM.tif")
+          for k in (2, 1)),
+        *(Archive(name=f"dynnet_training_splits/{split}.txt", aliases=(f"{split}.txt",),
+                  url=f"{DYNNET_SPLITS}{split}.txt", dest="dynnet_training_splits")
+          for split in ("train", "val", "test")),
+    ]
+    what = " + ".join(["labels.zip", "planet.<zone>.zip"] + [f"sentinel{m[1]}.zip" for m in needs])
+    return Recipe(
+        dataset=dataset,
+        page=DYNNET_PAGE,
+        variants=(Variant(name="mediatum", description=f"{what} + dynnet_training_splits/{{train,val,test}}.txt",
+                          archives=tuple(archives)),),
+        notes=("planet.<zone>.zip: one zip per UTM zone, each optional here; every zone the split lists name is "
+               "needed (the final check names any missing cube). mediaTUM publishes checksums.sha512 (SHA-512, "
+               "not verified here: check with `sha512sum -c`)"),
+    )
+
+
+DYNA_PLA = dynamicearthnet("dyna-pla", ())
+DYNA_S2 = dynamicearthnet("dyna-s2", ("s2",))
+DYNA_MM = dynamicearthnet("dyna-mm", ("s2", "s1"))

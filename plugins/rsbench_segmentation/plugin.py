@@ -39,7 +39,8 @@ def rsbench_register_datasets(register):
                       "ISPRS 2D Semantic Labeling Contest - Potsdam (Rottensteiner et al. 2012)",
                       archives="rsbench_segmentation.archives:POTSDAM"))
     register(_dataset("earthmiss", "earthmiss", "EarthMiss", earthmiss.LAYOUT, earthmiss.CLASSES,
-                      "Zhou et al., EarthMiss dataset and MetaRS method, Remote Sensing of Environment 2025"))
+                      "Zhou et al., EarthMiss dataset and MetaRS method, Remote Sensing of Environment 2025",
+                      archives="rsbench_segmentation.archives:EARTHMISS"))
     # One DynamicEarthNet layout, three datasets: each evaluation checks only the files it reads
     # (a Planet-only download serves dyna-pla). The fixture writer writes every modality.
     for name, what, part in (("dyna-pla", "Planet", "pla"), ("dyna-s2", "Sentinel-2", "s2"),
@@ -48,7 +49,7 @@ def rsbench_register_datasets(register):
                              classes=dynamicearthnet.CLASSES,
                              checker=f"rsbench_segmentation.dynamicearthnet:check_{part}",
                              fixture=f"rsbench_segmentation.dynamicearthnet:write_{part}",
-                             citation=DYNNET))
+                             citation=DYNNET, archives=f"rsbench_segmentation.archives:DYNA_{part.upper()}"))
 
 
 DYNNET = ("Toker et al., DynamicEarthNet: Daily Multi-Spectral Satellite Dataset for Semantic Change "
