@@ -373,11 +373,16 @@ def info(kind: str, name: str, count: bool, as_json: bool) -> None:
             record.import_builder()
             data["params_counted"] = count_parameters(record.config())
     elif kind == "task":
+        from rsbench.protocol_card import as_dict, task_card
+
         record = catalog.tasks.get(name)
         data = asdict(record)
         dataset = catalog.datasets.get(record.dataset)
         data["layout"] = dataset.layout
         data["classes"] = list(dataset.classes)
+        card = task_card(record)
+        if card is not None:
+            data["protocol_card"] = as_dict(card)
     else:
         record = catalog.datasets.get(name)
         data = asdict(record)
@@ -392,13 +397,17 @@ def info(kind: str, name: str, count: bool, as_json: bool) -> None:
     table.add_column("field", style="bold")
     table.add_column("value")
     for key, value in data.items():
-        if key in ("builder", "checker", "fixture", "resolver", "kwargs"):
+        if key in ("builder", "checker", "fixture", "resolver", "kwargs", "protocol_card", "card"):
             continue
         text = ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
         if isinstance(value, dict):
             text = "; ".join(f"{k}: {', '.join(map(str, v)) if isinstance(v, list | tuple) else v}" for k, v in value.items())
         table.add_row(key, text)
     console.print(table)
+    if kind == "task" and "protocol_card" in data:
+        from rsbench.protocol_card import render, task_card
+
+        console.print(render(task_card(record), rich=True))
 
 
 # -- data ------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from rsbench.devices import check_device, device_name
 from rsbench.errors import CheckpointError, DataLayoutError, RsbenchError
 from rsbench.fixtures import is_fixture
 from rsbench.plugins import get_catalog
+from rsbench.protocol_card import applied, task_card
 from rsbench.provenance import git_sha, package_versions, peak_memory_mb
 from rsbench.run_config import FinalConfig, finalise, run_key
 from rsbench.spec import RunSpec
@@ -100,7 +101,7 @@ class RunRecord:
             seed=spec.seed,
             run_key="",
             config_hash="",
-            card=card_version(self.task_info),
+            card=card_record(self.task_info, spec),
             git_sha=git_sha(),
             versions=json.dumps(package_versions(), sort_keys=True),
             device=spec.device,
@@ -137,14 +138,10 @@ def _checkpoint_text(spec: RunSpec) -> str:
     return ";".join(f"{part}={path}" if part else path for part, path in spec.checkpoint_files().items())
 
 
-def card_version(task: TaskInfo) -> str:
-    """``<card name>@<version>`` of the task's protocol card, or ``""`` when it has none."""
-    if not task.card:
-        return ""
-    from rsbench.catalog import load_object
-
-    card = load_object(task.card)
-    return f"{getattr(card, 'name', task.name)}@{getattr(card, 'version', '')}"
+def card_record(task: TaskInfo, spec: RunSpec) -> str:
+    """The row's ``card``: ``<task>@<version>`` of the protocol card the run followed, or why it
+    did not follow it (``rsbench.protocol_card.applied``); ``""`` when the task has none."""
+    return applied(task_card(task), spec)
 
 
 def run_evaluation(

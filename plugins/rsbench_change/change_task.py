@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from rsbench import protocol_card as pc
 from rsbench.catalog import BackboneInfo, load_object
 from rsbench.errors import DataLayoutError, PredictionError, SpecError
 from rsbench.spec import RunSpec
@@ -193,6 +194,7 @@ class ChangeDetectionTask(Task):
                      work_dir: Path) -> dict[str, Any]:
         opts = data["options"]
         plan = self.plan(spec, backbone, data)
+        backbone_kwargs: dict[str, Any] = {}
         mean, std, data["normalization"] = self._stats(plan, data)
         class_weight, data["loss"] = self._class_weight(opts, data)
         data["adapter"] = plan["adapter"]
@@ -208,13 +210,24 @@ class ChangeDetectionTask(Task):
         batch = spec.batch_size or int(opts["batch_size"])
         max_iters = spec.max_iters or int(opts["iters"])
         lr = spec.lr or float(opts["lr"])
+        card = pc.task_card(self.info)
+        card_plan = None
+        if pc.applies(card, spec):  # the card's batch, accumulation, schedule, LR, drop path, loss
+            declared = dict(self.info.options)
+            batch, lr = pc.card_batch(card, spec, opts, declared), pc.card_lr(card, spec, opts, declared)
+            card_plan = data["card_plan"] = pc.plan(card, spec, batch, lr, len(data["train"]),
+                                                    pc.changed_length(opts, declared, "iters", "iters"))
+            max_iters = card_plan.max_iters
+            self.imports = (*type(self).imports, *pc.imports(card))
+            backbone_kwargs.update(pc.drop_path_overrides(backbone, card.drop_path.value))
         crop = int(opts["crop_size"])
         eval_crop = int(opts["eval_crop"])
         channels = list(backbone.out_channels)
         dates = [dict(modality=d["modality"], channels=len(d["bands"]) * d["repeat"]) for d in plan["dates"]]
-        backbone_kwargs: dict[str, Any] = {}
-        if plan["mode"] == "native" and not all(s.get("doy") for s in data["train"] + data["test"]):
-            backbone_kwargs["require_dates"] = False
+        if plan["mode"] == "native":  # the dates as one time series: the backbone builds its temporal path
+            backbone_kwargs["in_frames"] = {plan["dates"][0]["modality"]: len(plan["dates"])}
+            if not all(s.get("doy") for s in data["train"] + data["test"]):
+                backbone_kwargs["require_dates"] = False
         neck = None
         if plan["mode"] == "siamese":
             neck = dict(type="RSBFeatureFusionNeck", policy=str(opts["fusion"]))
@@ -234,6 +247,22 @@ class ChangeDetectionTask(Task):
 
         test_cfg = (dict(mode="slide", crop_size=(eval_crop, eval_crop), stride=(eval_crop, eval_crop))
                     if eval_crop > 0 else dict(mode="whole"))
+        extra = {"class_weight": class_weight} if class_weight else {}
+        loss: Any = dict(type="CrossEntropyLoss", use_sigmoid=False, loss_weight=1.0, **extra)
+        clip = dict(max_norm=5.0)
+        if card_plan is not None:
+            schedule = pc.param_scheduler(card, card_plan)
+            optim_wrapper = pc.optim_wrapper(card, card_plan, base=dict(clip_grad=clip))
+            weights = card.loss.value or {}
+            if weights:  # MaRS: 0.5 BCE + 0.5 Dice on one logit; here 0.5 CE + 0.5 Dice on the two classes
+                loss = [dict(type="CrossEntropyLoss", use_sigmoid=False, loss_weight=float(weights["ce"]),
+                             loss_name="loss_ce", **extra),
+                        dict(type="DiceLoss", use_sigmoid=False, loss_weight=float(weights["dice"]),
+                             loss_name="loss_dice")]
+        else:
+            schedule = [dict(type="PolyLR", power=1.0, eta_min=0.0, by_epoch=False, begin=0, end=max_iters)]
+            optim_wrapper = dict(type="OptimWrapper", optimizer=dict(type="AdamW", lr=lr, weight_decay=0.01),
+                                 clip_grad=clip)
         model = dict(
             type="RSBSiamEncoderDecoder", dates=dates, temporal=plan["mode"],
             data_preprocessor=dict(type="SegDataPreProcessor", mean=mean, std=std, bgr_to_rgb=False,
@@ -242,9 +271,7 @@ class ChangeDetectionTask(Task):
             backbone=self.backbone_config(spec, backbone, **backbone_kwargs),
             decode_head=dict(type="UPerHead", in_channels=channels, in_index=list(range(len(channels))),
                              pool_scales=(1, 2, 3, 6), channels=head_channels, dropout_ratio=0.1,
-                             num_classes=len(classes), norm_cfg=norm, align_corners=False,
-                             loss_decode=dict(type="CrossEntropyLoss", use_sigmoid=False, loss_weight=1.0,
-                                 **({"class_weight": class_weight} if class_weight else {}))),
+                             num_classes=len(classes), norm_cfg=norm, align_corners=False, loss_decode=loss),
             train_cfg=dict(), test_cfg=test_cfg,
         )
         if neck is not None:
@@ -265,9 +292,8 @@ class ChangeDetectionTask(Task):
                                 output_dir=str(work_dir / "predictions"), format_only=data["submission"],
                                 naming=self.dataset.name, label_map=data.get("label_map")),
             test_cfg=dict(type="TestLoop"),
-            optim_wrapper=dict(type="OptimWrapper", optimizer=dict(type="AdamW", lr=lr, weight_decay=0.01),
-                               clip_grad=dict(max_norm=5.0)),
-            param_scheduler=[dict(type="PolyLR", power=1.0, eta_min=0.0, by_epoch=False, begin=0, end=max_iters)],
+            optim_wrapper=optim_wrapper,
+            param_scheduler=schedule,
             **self.runtime_config(spec, max_iters, int(opts["log_interval"])),
         )
 
@@ -321,4 +347,7 @@ class ChangeDetectionTask(Task):
                       else f"eval on full {unit}")
         protocol = f"; split protocol: {data['protocol_note']}" if data.get("protocol_note") else ""
         loss = f"; {data['loss']}" if data.get("loss") else ""
-        return {"adapter": f"{data['adapter']}; {evaluation}{protocol}{loss}", "normalization": data["normalization"]}
+        card_plan = data.get("card_plan")  # set only where the run followed its card
+        card = f"; card {pc.task_card(self.info).id} ({card_plan.describe()})" if card_plan is not None else ""
+        return {"adapter": f"{data['adapter']}; {evaluation}{protocol}{loss}{card}",
+                "normalization": data["normalization"]}

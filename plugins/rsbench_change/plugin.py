@@ -45,10 +45,12 @@ def _dataset(name: str, title: str, module, citation: str,
 def rsbench_register_datasets(register):
     register(_dataset("levir-cd", "LEVIR-CD", levir_cd,
                       "Chen & Shi, A Spatial-Temporal Attention-Based Method and a New Dataset for Remote "
-                      "Sensing Image Change Detection, Remote Sensing 2020", archives="rsbench_change.archives:LEVIR_CD"))
+                      "Sensing Image Change Detection, Remote Sensing 2020",
+                      archives="rsbench_change.archives:LEVIR_CD"))
     register(_dataset("whu-cd", "WHU-CD", whu_cd,
                       "Ji, Wei & Lu, Fully Convolutional Networks for Multisource Building Extraction From an "
-                      "Open Aerial and Satellite Imagery Data Set, IEEE TGRS 2019", archives="rsbench_change.archives:WHU_CD"))
+                      "Open Aerial and Satellite Imagery Data Set, IEEE TGRS 2019",
+                      archives="rsbench_change.archives:WHU_CD"))
     register(_dataset("oscd", "OSCD", oscd,
                       "Daudt et al., Urban Change Detection for Multispectral Earth Observation Using "
                       "Convolutional Neural Networks, IGARSS 2018", archives="rsbench_change.archives:OSCD"))
@@ -68,6 +70,7 @@ def rsbench_register_datasets(register):
 def rsbench_register_tasks(register):
     register(TaskInfo(
         name="levir-cd", title="LEVIR-CD binary change detection", family="change", dataset="levir-cd",
+        card="rsbench_change.cards:LEVIR_CD",
         builder=BUILDER, metric="F1 (change)",
         metric_definition="F1 of the change class (2PR/(P+R), pixels 255 in label/), " + SCORE
                           + "; test split 128 images, full images or eval_crop windows (option)",
@@ -77,6 +80,7 @@ def rsbench_register_tasks(register):
     ))
     register(TaskInfo(
         name="whu-cd", title="WHU-CD building change detection", family="change", dataset="whu-cd",
+        card="rsbench_change.cards:WHU_CD",
         builder=BUILDER, metric="IoU (change)",
         metric_definition="IoU of the change class (TP/(TP+FP+FN)); F1 of the change class also in "
                           "metrics.json (Fscore.changed); " + SCORE
@@ -94,6 +98,7 @@ def rsbench_register_tasks(register):
     # the transformer backbones' smoke runs settled on "unchanged everywhere" (F1 undefined).
     register(TaskInfo(
         name="oscd", title="OSCD Sentinel-2 urban change detection", family="change", dataset="oscd",
+        card="rsbench_change.cards:OSCD",
         builder=BUILDER, metric="F1 (change)",
         metric_definition="F1 of the change class over the 10 test cities (full images), " + SCORE
                           + "; 13-band L1C, the backbone's S2 bands (RGB backbones: B4,B3,B2)",
@@ -104,6 +109,7 @@ def rsbench_register_tasks(register):
     ))
     register(TaskInfo(
         name="dfc25-t2", title="DFC25 track 2 (BRIGHT) building damage, optical pre + SAR post",
+        card="rsbench_change.cards:DFC25_T2",
         family="change", dataset="dfc25-t2", builder=BUILDER, metric="mIoU (4 classes)",
         metric_definition="mIoU over background, intact, damaged, destroyed (mmseg IoUMetric mIoU: "
                           "per-class IoU over pixels summed across the split, nan-mean over classes); "
@@ -115,6 +121,7 @@ def rsbench_register_tasks(register):
     ))
     register(TaskInfo(
         name="dyna-s2-cd", title="DynamicEarthNet Sentinel-2 semantic change segmentation (SCS)",
+        card="rsbench_change.cards:DYNA_S2_CD",
         family="change", dataset="dyna-s2-cd", builder="rsbench_change.dyna_cd:DynaSemanticChangeTask",
         metric="SCS", metric_definition=DYNA_SCS, modalities={"s2": dynamicearthnet.S2_BANDS},
         splits=("test", "val"), default_split="test", options=COMMON, evaluation_of=("skysense",), **SMOKE,

@@ -37,6 +37,7 @@ def tasks() -> list[TaskInfo]:
     return [
         TaskInfo(
             name="guso-reg", title="GUSO optical/SAR registration", family="cross-modal", dataset="guso",
+            card="rsbench_crossmodal.cards:GUSO_REG",
             predictions=("a CSV (or a folder holding registration.csv) with a header id,h00,...,h22 (the 3x3 "
                          "homography row by row) or id,a00,...,a12 (its affine part); id as in {id}_opt.png; the "
                          "transform maps optical pixels (x, y, 1) to SAR pixels of the full images, as {id}_H.txt"),
@@ -54,6 +55,7 @@ def tasks() -> list[TaskInfo]:
         ),
         TaskInfo(
             name="guso-trans", title="GUSO SAR-to-optical translation", family="cross-modal", dataset="guso",
+            card="rsbench_crossmodal.cards:GUSO_TRANS",
             predictions=("a folder of 8-bit RGB PNGs named like the optical targets ({id}_opt.png), each the "
                          "target's full size; scored on the run's centre crop"),
             builder="rsbench_crossmodal.guso_tasks:TranslationTask", metric="PSNR",
@@ -69,6 +71,7 @@ def tasks() -> list[TaskInfo]:
         ),
         TaskInfo(
             name="dfc23-t2", title="DFC23 track 2 building height regression (optical + SAR)", family="cross-modal",
+            card="rsbench_crossmodal.cards:DFC23_T2",
             predictions=("a folder of single-band GeoTIFFs of heights in metres named like the height labels "
                          "(Pxxxx.tif), each the label tile's size, all values finite"),
             dataset="dfc23-t2", builder="rsbench_crossmodal.height:HeightTask", metric="RMSE",

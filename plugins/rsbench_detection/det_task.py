@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from rsbench import protocol_card as pc
 from rsbench.catalog import BackboneInfo
 from rsbench.errors import DataLayoutError
 from rsbench.spec import RunSpec
@@ -30,6 +31,11 @@ DETECTION_OPTIONS: dict[str, Any] = dict(
 class DetectionTask(Task):
     #: eval split -> the splits trained on (e.g. DIOR: test <- train + val).
     train_splits: dict[str, tuple[str, ...]] = {"test": ("train",)}
+    #: Backbone config overrides of the run's protocol card (drop path), set by build_config.
+    card_overrides: dict[str, Any] = {}
+
+    def backbone_config(self, spec: RunSpec, backbone: BackboneInfo, **overrides: Any) -> dict[str, Any]:
+        return super().backbone_config(spec, backbone, **{**self.card_overrides, **overrides})
 
     def read(self, root: Path, splits: tuple[str, ...], skip_bad: bool) -> dict[str, Any]:
         """The dataset's samples of ``splits`` (``root``, ``classes``, ``samples``, bad counts)."""
@@ -87,17 +93,37 @@ class DetectionTask(Task):
         iters_per_epoch = math.ceil(len(data["train"]) / batch)
         max_iters = spec.max_iters or iters_per_epoch * epochs
         lr = spec.lr or float(opts["lr"])
+        card = pc.task_card(self.info)
+        plan = None
+        self.card_overrides = {}
+        if pc.applies(card, spec):  # the card's batch, accumulation, schedule, LR and drop path
+            declared = dict(self.info.options)
+            batch, lr = pc.card_batch(card, spec, opts, declared), pc.card_lr(card, spec, opts, declared)
+            plan = data["card_plan"] = pc.plan(card, spec, batch, lr, len(data["train"]),
+                                               pc.changed_length(opts, declared, "epochs", "epochs"))
+            max_iters = plan.max_iters
+            self.card_overrides = pc.drop_path_overrides(backbone, card.drop_path.value)
+            self.imports = (*type(self).imports, *pc.imports(card))
         train_pipeline, test_pipeline = self.pipelines(data["img_size"])
 
         def dataset(name: str, pipeline: list[dict[str, Any]], test_mode: bool) -> dict[str, Any]:
             return dict(type=self.dataset_type, data_root="", ann_file=anns[name], data_prefix=dict(img_path=""),
                         metainfo=dict(classes=data["classes"]), test_mode=test_mode, pipeline=pipeline)
 
-        warmup = min(500, max_iters // 10)
-        # mmdet's 1x schedule: linear warm-up, then x0.1 at 8/12 and 11/12 of training.
-        schedule = [dict(type="LinearLR", start_factor=0.001, by_epoch=False, begin=0, end=warmup)] if warmup else []
-        schedule.append(dict(type="MultiStepLR", by_epoch=False, begin=0, end=max_iters, gamma=0.1,
-                             milestones=[max_iters * 8 // 12, max_iters * 11 // 12]))
+        clip = dict(max_norm=35, norm_type=2)
+        if plan is not None:
+            schedule = pc.param_scheduler(card, plan)
+            optim_wrapper = pc.optim_wrapper(card, plan, base=dict(clip_grad=clip))
+        else:
+            warmup = min(500, max_iters // 10)
+            # mmdet's 1x schedule: linear warm-up, then x0.1 at 8/12 and 11/12 of training.
+            schedule = ([dict(type="LinearLR", start_factor=0.001, by_epoch=False, begin=0, end=warmup)]
+                        if warmup else [])
+            schedule.append(dict(type="MultiStepLR", by_epoch=False, begin=0, end=max_iters, gamma=0.1,
+                                 milestones=[max_iters * 8 // 12, max_iters * 11 // 12]))
+            optim_wrapper = dict(type="OptimWrapper",
+                                 optimizer=dict(type="AdamW", lr=lr, weight_decay=float(opts["weight_decay"])),
+                                 clip_grad=clip)
         return dict(
             default_scope=self.default_scope,
             model=self.model(spec, backbone, data),
@@ -111,9 +137,7 @@ class DetectionTask(Task):
                                  dataset=dataset("test", test_pipeline, True)),
             test_evaluator=self.evaluator(data, work_dir),
             test_cfg=dict(type="TestLoop"),
-            optim_wrapper=dict(type="OptimWrapper",
-                               optimizer=dict(type="AdamW", lr=lr, weight_decay=float(opts["weight_decay"])),
-                               clip_grad=dict(max_norm=35, norm_type=2)),
+            optim_wrapper=optim_wrapper,
             param_scheduler=schedule,
             **self.runtime_config(spec, max_iters),
         )
@@ -148,6 +172,9 @@ class DetectionTask(Task):
         fields = {"normalization": f"mean={list(RGB_MEAN)} std={list(RGB_STD)} (RGB, 0-255)",
                   "adapter": f"FPN({list(backbone.out_channels)} -> {data['options']['neck_channels']})"}
         # --skip-bad (-o skip_bad=true): skipped samples are counted in the row, never dropped silently.
+        plan = data.get("card_plan")  # set only where the run followed its card
+        if plan is not None:
+            fields["adapter"] += f"; card {pc.task_card(self.info).id} ({plan.describe()})"
         fields["bad_samples"] = data["bad_samples"]
         if data["bad_samples"]:
             fields["bad_reasons"] = " | ".join(data["bad_reasons"][:5])

@@ -53,6 +53,7 @@ def rsbench_register_tasks(register):
     register(TaskInfo(
         predictions=OBB_PREDICTIONS,
         name="dior-r", title="DIOR-R oriented object detection", family="detection", dataset="dior",
+        card="rsbench_detection.cards:DIOR_R",
         builder="rsbench_detection.dior:DiorRTask", metric="mAP50",
         metric_definition=OBB_METRIC + "; trained on train+val, tested on test",
         modalities=RGB, splits=("test", "val"), default_split="test", options=OBB_OPTIONS, smoke_iters=30, smoke_options=SMOKE,
@@ -61,6 +62,7 @@ def rsbench_register_tasks(register):
     register(TaskInfo(
         predictions=COCO_PREDICTIONS,
         name="dior", title="DIOR horizontal object detection", family="detection", dataset="dior",
+        card="rsbench_detection.cards:DIOR",
         builder="rsbench_detection.dior:DiorTask", metric="mAP50",
         metric_definition=VOC_METRIC + "; trained on train+val, tested on test",
         modalities=RGB, splits=("test", "val"), default_split="test", options=HBB_OPTIONS, smoke_iters=30, smoke_options=SMOKE,
@@ -69,6 +71,7 @@ def rsbench_register_tasks(register):
     register(TaskInfo(
         predictions=COCO_PREDICTIONS,
         name="sardet100k", title="SARDet-100K SAR object detection", family="detection", dataset="sardet100k",
+        card="rsbench_detection.cards:SARDET100K",
         builder="rsbench_detection.sardet:SARDetTask", metric="mAP",
         metric_definition=COCO_METRIC + "; input: the SAR band alone (modality sar), or with -o sar_as_rgb=true "
                           "replicated to R,G,B for RGB-only backbones; trained on train",
@@ -79,6 +82,7 @@ def rsbench_register_tasks(register):
     register(TaskInfo(
         predictions=fair1m.FAIR1M_PREDICTIONS,
         name="fair1m", title="FAIR1M fine-grained oriented object detection", family="detection",
+        card="rsbench_detection.cards:FAIR1M",
         dataset="fair1m", builder="rsbench_detection.fair1m:Fair1MTask", metric="mAP50",
         metric_definition=fair1m.FAIR1M_METRIC + "; split=validation: trained on train, scored on validation "
                           "(offline); split=submission: trained on train+validation, writes the test result "
@@ -90,6 +94,7 @@ def rsbench_register_tasks(register):
     register(TaskInfo(
         predictions=COCO_PREDICTIONS,
         name="ubcv2", title="UBCv2 RGB+SAR roof detection", family="detection", dataset="ubcv2",
+        card="rsbench_detection.cards:UBCV2",
         builder="rsbench_detection.ubcv2:UBCv2Task", metric="mAP",
         metric_definition=ubcv2.UBC_METRIC + "; input: optical (hr) and registered SAR (sar), optical alone "
                           "for optical-only backbones; trained on train, scored on val",

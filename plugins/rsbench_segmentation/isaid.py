@@ -41,6 +41,18 @@ LAYOUT = ("iSAID/{train,val}/images/Pxxxx.png + iSAID/{train,val}/Semantic_masks
           "Pxxxx_instance_color_RGB.png (RGB colour masks; the root may be iSAID/ or its parent)")
 
 
+def augmentation(crop: int) -> list[dict[str, Any]]:
+    """mmseg's iSAID training augmentation (``configs/_base_/datasets/isaid.py``, which SkySense's
+    iSAID config inherits), on the ``crop`` px patches: random rescale by 0.5-2.0 of the crop
+    size (aspect kept), a random crop back to ``crop`` with at most 75 % of one class, horizontal
+    flip, photometric distortion. Padding of a rescaled-down patch happens in the data
+    preprocessor (image 0, label 255)."""
+    return [dict(type="RandomResize", scale=(crop, crop), ratio_range=(0.5, 2.0), keep_ratio=True),
+            dict(type="RandomCrop", crop_size=(crop, crop), cat_max_ratio=0.75),
+            dict(type="RandomFlip", prob=0.5),
+            dict(type="PhotoMetricDistortion")]
+
+
 def find_root(root: Path) -> Path:
     return root / FOLDER if (root / FOLDER).is_dir() and not (root / "train").is_dir() else root
 

@@ -68,6 +68,7 @@ def rsbench_register_tasks(register):
     register(TaskInfo(
         predictions=PREDICTIONS,
         name="isaid", title="iSAID semantic segmentation", family="segmentation", dataset="isaid",
+        card="rsbench_segmentation.cards:ISAID",
         builder=BUILDER, metric="mIoU",
         metric_definition=("mIoU (%): mmseg IoUMetric, mean over 16 classes (15 objects + background) of "
                            "per-class IoU accumulated over all val patches (896 px, overlap 384 as mmseg's "
@@ -79,6 +80,7 @@ def rsbench_register_tasks(register):
     register(TaskInfo(
         predictions=PREDICTIONS,
         name="deepglobe-road", title="DeepGlobe road extraction", family="segmentation", dataset="deepglobe-road",
+        card="rsbench_segmentation.cards:DEEPGLOBE_ROAD",
         builder=BUILDER, metric="IoU",
         metric_definition=("IoU (%) of the road class: mmseg IoUMetric per-class IoU of 'road' accumulated "
                            "over all test pixels (mask = any channel >= 128); test = seeded re-split of the "
@@ -92,6 +94,7 @@ def rsbench_register_tasks(register):
     register(TaskInfo(
         predictions=PREDICTIONS,
         name="potsdam", title="ISPRS Potsdam semantic segmentation", family="segmentation", dataset="potsdam",
+        card="rsbench_segmentation.cards:POTSDAM",
         builder=BUILDER, metric="mF1",
         metric_definition=("mF1 (%): mmseg IoUMetric per-class F-score (beta 1) accumulated over the 14 test "
                            "tiles' 512 px patches (stride 256, as mmseg's converter) on the noBoundary labels "
@@ -104,6 +107,7 @@ def rsbench_register_tasks(register):
     register(TaskInfo(
         predictions=PREDICTIONS,
         name="earthmiss", title="EarthMiss segmentation with a missing modality", family="segmentation",
+        card="rsbench_segmentation.cards:EARTHMISS",
         dataset="earthmiss", builder=BUILDER, metric="mIoU",
         metric_definition=("mIoU (%): mmseg IoUMetric, mean over 8 classes of per-class IoU accumulated over "
                            "the test cities (raw mask 0 ignored); missing_modality names the modality absent "
@@ -120,6 +124,7 @@ def rsbench_register_tasks(register):
     register(TaskInfo(
         predictions=PREDICTIONS,
         name="dyna-pla", title="DynamicEarthNet semantic segmentation, Planet time series", dataset="dyna-pla",
+        card="rsbench_segmentation.cards:DYNA_PLA",
         metric_definition=DYNA_METRIC + "; input: the label month's Planet frames (temporal=weekly: days "
                           "01,05,10,15,20,25; single: 01), bands B,G,R,NIR",
         modalities={"hr": dynamicearthnet.PLANET_BANDS}, **dyna,
@@ -127,12 +132,14 @@ def rsbench_register_tasks(register):
     register(TaskInfo(
         predictions=PREDICTIONS,
         name="dyna-s2", title="DynamicEarthNet semantic segmentation, Sentinel-2 monthly", dataset="dyna-s2",
+        card="rsbench_segmentation.cards:DYNA_S2",
         metric_definition=DYNA_METRIC + "; input: the label month's Sentinel-2 composite (12 bands)",
         modalities={"s2": dynamicearthnet.S2_BANDS}, **dyna,
     ))
     register(TaskInfo(
         predictions=PREDICTIONS,
         name="dyna-mm", title="DynamicEarthNet semantic segmentation, Planet + S2 + S1", dataset="dyna-mm",
+        card="rsbench_segmentation.cards:DYNA_MM",
         metric_definition=DYNA_METRIC + "; input: the label month's Planet frames (as dyna-pla) and its "
                           "Sentinel-2 (12 bands) and Sentinel-1 (8 bands) composites",
         modalities={"hr": dynamicearthnet.PLANET_BANDS, "s2": dynamicearthnet.S2_BANDS,

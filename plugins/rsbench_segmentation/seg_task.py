@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from rsbench.catalog import BackboneInfo
+from rsbench import protocol_card as pc
+from rsbench.catalog import BackboneInfo, load_object
 from rsbench.errors import DataLayoutError, PredictionError, SpecError
 from rsbench.spec import RunSpec
 from rsbench.task import Task
@@ -173,9 +174,19 @@ class SegmentationTask(Task):
             (splits / f"{name}.json").write_text(json.dumps(data[name]))
 
         crop = int(opts["patch_size"] if getattr(mod, "PATCHED", False) else opts["crop_size"])
+        card = pc.task_card(self.info)
+        follow = pc.applies(card, spec)
         batch = spec.batch_size or int(opts["batch_size"])
         max_iters = spec.max_iters or int(opts["max_iters"])
         lr = spec.lr or float(opts["lr"])
+        if follow:  # the card's batch, accumulation, schedule and LR (rsbench.protocol_card)
+            declared = dict(self.info.options)
+            batch, lr = pc.card_batch(card, spec, opts, declared), pc.card_lr(card, spec, opts, declared)
+            plan = pc.plan(card, spec, batch, lr, len(data["train"]),
+                           pc.changed_length(opts, declared, "max_iters", "iters"))
+            max_iters = plan.max_iters
+            data["card_plan"] = plan
+            self.imports = (*type(self).imports, *pc.imports(card))
         hc = self.head_channels(backbone, opts)
         mean, std = self.normalization(backbone, data)
         load = dict(type="RSBLoadSample", reader=f"{mod.__name__}:load", modalities=list(self.modalities))
@@ -187,9 +198,14 @@ class SegmentationTask(Task):
             pack["meta_keys"] = list(PACK_META)
         model_extra: dict[str, Any] = {} if temporal is None else {"temporal": temporal}
         train_pipeline: list[dict[str, Any]] = [load]
-        if not getattr(mod, "PATCHED", False):
-            train_pipeline.append(dict(type="RandomCrop", crop_size=(crop, crop), cat_max_ratio=0.75))
-        train_pipeline += [dict(type="RandomFlip", prob=0.5), pack]
+        augment = card.augmentation.value if follow else None
+        if augment:  # the card's augmentation ("pkg.mod:fn" -> fn(crop) -> transforms)
+            train_pipeline += load_object(augment)(crop)
+        else:
+            if not getattr(mod, "PATCHED", False):
+                train_pipeline.append(dict(type="RandomCrop", crop_size=(crop, crop), cat_max_ratio=0.75))
+            train_pipeline.append(dict(type="RandomFlip", prob=0.5))
+        train_pipeline.append(pack)
         test_pipeline = [load, pack]
 
         def loader(name: str, pipeline: list[dict[str, Any]], bs: int, train: bool) -> dict[str, Any]:
@@ -200,9 +216,28 @@ class SegmentationTask(Task):
 
         norm = dict(type="BN", requires_grad=True)
         out = list(backbone.out_channels)
-        warmup = min(1500, max_iters // 10)
-        schedule = [dict(type="LinearLR", start_factor=1e-6, by_epoch=False, begin=0, end=warmup)] if warmup else []
-        schedule.append(dict(type="PolyLR", power=1.0, eta_min=0.0, by_epoch=False, begin=warmup, end=max_iters))
+        paramwise = dict(custom_keys={"norm": dict(decay_mult=0.0)})
+        decode_loss: Any = dict(type="CrossEntropyLoss", use_sigmoid=False, loss_weight=1.0)
+        backbone_overrides: dict[str, Any] = {}
+        if temporal == "native":  # the frames each modality feeds: the backbone builds its temporal path
+            backbone_overrides["in_frames"] = {m: frames[m] for m in self.modalities}
+        if follow:
+            schedule = pc.param_scheduler(card, plan)
+            optim_wrapper = pc.optim_wrapper(card, plan, base=dict(paramwise_cfg=paramwise))
+            backbone_overrides.update(pc.drop_path_overrides(backbone, card.drop_path.value))
+            weights = card.loss.value or {}
+            if weights:  # weighted sum of mmseg losses (MaRS: 0.5 CE + 0.5 Dice)
+                decode_loss = [dict(type="CrossEntropyLoss", use_sigmoid=False, loss_weight=float(weights["ce"]),
+                                    loss_name="loss_ce"),
+                               dict(type="DiceLoss", use_sigmoid=False, loss_weight=float(weights["dice"]),
+                                    ignore_index=IGNORE, loss_name="loss_dice")]
+        else:
+            warmup = min(1500, max_iters // 10)
+            schedule = [dict(type="LinearLR", start_factor=1e-6, by_epoch=False, begin=0, end=warmup)] if warmup else []
+            schedule.append(dict(type="PolyLR", power=1.0, eta_min=0.0, by_epoch=False, begin=warmup, end=max_iters))
+            optim_wrapper = dict(type="OptimWrapper",
+                                 optimizer=dict(type="AdamW", lr=lr, betas=(0.9, 0.999), weight_decay=0.01),
+                                 paramwise_cfg=paramwise)
         return dict(
             default_scope=self.default_scope,
             model=dict(
@@ -212,11 +247,11 @@ class SegmentationTask(Task):
                 **model_extra,
                 data_preprocessor=dict(type="SegDataPreProcessor", mean=mean, std=std, bgr_to_rgb=False,
                                        pad_val=0, seg_pad_val=IGNORE, size=(crop, crop)),
-                backbone=self.backbone_config(spec, backbone),
+                backbone=self.backbone_config(spec, backbone, **backbone_overrides),
                 decode_head=dict(type="UPerHead", in_channels=out, in_index=list(range(len(out))),
                                  pool_scales=(1, 2, 3, 6), channels=hc, dropout_ratio=0.1, num_classes=n_classes,
                                  norm_cfg=norm, align_corners=False, ignore_index=IGNORE,
-                                 loss_decode=dict(type="CrossEntropyLoss", use_sigmoid=False, loss_weight=1.0)),
+                                 loss_decode=decode_loss),
                 auxiliary_head=dict(type="FCNHead", in_channels=out[2], in_index=2, channels=max(hc // 2, 16),
                                     num_convs=1, concat_input=False, dropout_ratio=0.1, num_classes=n_classes,
                                     norm_cfg=norm, align_corners=False, ignore_index=IGNORE,
@@ -231,9 +266,7 @@ class SegmentationTask(Task):
                                 scored_classes=list(getattr(mod, "SCORED", ())),
                                 output_dir=str(work_dir / "predictions")),
             test_cfg=dict(type="TestLoop"),
-            optim_wrapper=dict(type="OptimWrapper",
-                               optimizer=dict(type="AdamW", lr=lr, betas=(0.9, 0.999), weight_decay=0.01),
-                               paramwise_cfg=dict(custom_keys={"norm": dict(decay_mult=0.0)})),
+            optim_wrapper=optim_wrapper,
             param_scheduler=schedule,
             **self.runtime_config(spec, max_iters),
         )
@@ -314,9 +347,12 @@ class SegmentationTask(Task):
             frames = self.frames(opts)
             series = ", ".join(f"{m} T={frames[m]} bands {','.join(backbone.modalities[m])}" for m in self.modalities)
         missing = opts.get("missing_modality")
+        plan = data.get("card_plan")  # set only where the run followed its card
+        record = f"{pc.task_card(self.info).id} ({plan.describe()})" if plan is not None else ""
         adapter = (f"UPerHead(channels={hc}, pool_scales=1,2,3,6) + FCNHead aux (stage 3, weight 0.4); "
                    f"inference {mode['mode']}" + (f" {mode['crop_size'][0]}/{mode['stride'][0]}" if mode["mode"] == "slide" else "")
                    + f"; modalities fed: {', '.join(self.modalities)}"
                    + (f"; missing modality: {missing}" if missing is not None else "")
-                   + (f"; time series ({series}): {TEMPORAL[temporal]}" if temporal is not None else ""))
+                   + (f"; time series ({series}): {TEMPORAL[temporal]}" if temporal is not None else "")
+                   + (f"; card {record}" if record else ""))
         return {"adapter": adapter, "normalization": norm}
