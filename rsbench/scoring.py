@@ -165,27 +165,15 @@ def _plain(obj: Any) -> Any:
 
 # -- readers' building blocks ------------------------------------------------------------
 def read_id_map(path: Path) -> np.ndarray:
-    """A single-band image of integer ids (PNG or GeoTIFF) as a 2-D array."""
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".tif", ".tiff"):
-            import rasterio
+    """A single-band image of integer ids (PNG or GeoTIFF) as a 2-D array; a JPEG is refused
+    (its compression turns ids into other ids)."""
+    from rsbench import raster
 
-            with rasterio.open(path) as src:
-                if src.count != 1:
-                    raise PredictionError(f"{path}: {src.count} bands; expected one band of class ids")
-                return src.read(1)
-        from PIL import Image
-
-        with Image.open(path) as im:
-            arr = np.asarray(im)
-    except PredictionError:
-        raise
-    except Exception as exc:
-        raise PredictionError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from exc
-    if arr.ndim != 2:
-        raise PredictionError(f"{path}: shape {arr.shape}; expected a single-band image of class ids")
-    return arr
+    info = raster.raster_info(path, error=PredictionError)
+    raster.require_lossless(info, "a map of class ids", error=PredictionError)
+    if info.bands != 1:
+        raise PredictionError(f"{path}: shape {info.shape}; expected a single-band image of class ids")
+    return raster.read_raster(path, error=PredictionError)[..., 0]
 
 
 def find_prediction(folder: Path, stems: list[str], suffixes: tuple[str, ...] = (".png", ".tif", ".tiff")) -> Path:

@@ -15,14 +15,14 @@ from typing import Any
 
 from rsbench import input_rules
 from rsbench.catalog import BackboneInfo
+from rsbench.normalization import IMAGENET_MEAN, IMAGENET_STD
 from rsbench.spec import RunSpec
 from rsbench.task import Task
 from rsbench_classification.folder_per_class import split_per_class
 from rsbench_classification.prediction_csv import FILE, CSVPredictions, write_ids, writer_config
 
 #: Per-band RGB statistics (ImageNet's, the convention of the scene-classification papers).
-RGB_MEAN = (123.675, 116.28, 103.53)
-RGB_STD = (58.395, 57.12, 57.375)
+RGB_MEAN, RGB_STD = IMAGENET_MEAN, IMAGENET_STD
 
 
 class SceneClassificationTask(CSVPredictions, Task):

@@ -16,15 +16,14 @@ optical roof brightness and the SAR backscatter.
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rsbench import raster
 from rsbench.errors import DataLayoutError
 from rsbench.fixtures import mark_fixture
-from rsbench.geotiff import write_geotiff
 
 SPLITS = ("train", "val", "test")
 BANDS = {"rgb": 3, "sar": 1, "height": 1}
@@ -33,34 +32,18 @@ LAYOUT = ("annotations/buildings_only_{train,val,test}.json (COCO) + {train,val,
 
 
 def tif_shape(path: Path, bands: int) -> tuple[int, int]:
-    """(height, width) of a GeoTIFF after checking it opens and has ``bands`` bands."""
-    import rasterio
-
+    """(height, width) of a GeoTIFF after checking (header only) it opens and has ``bands`` bands."""
     if not path.is_file():
         raise DataLayoutError(f"{path}: missing (expected a {bands}-band GeoTIFF; layout {LAYOUT})")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-            with rasterio.open(path) as src:
-                count, shape = src.count, (src.height, src.width)
-    except rasterio.errors.RasterioIOError as exc:
-        raise DataLayoutError(f"{path}: unreadable GeoTIFF ({exc})") from exc
-    if count != bands:
-        raise DataLayoutError(f"{path}: has {count} band(s); expected {bands}")
-    return shape
+    info = raster.raster_info(path)
+    if info.bands != bands:
+        raise DataLayoutError(f"{path}: has {info.bands} band(s); expected {bands}")
+    return info.height, info.width
 
 
 def read_tif(path: Path) -> np.ndarray:
     """All bands of a GeoTIFF as float32 (C, H, W)."""
-    import rasterio
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-        try:
-            with rasterio.open(path) as src:
-                return src.read().astype(np.float32)
-        except rasterio.errors.RasterioIOError as exc:
-            raise DataLayoutError(f"{path}: unreadable GeoTIFF ({exc})") from exc
+    return raster.read_raster(path, channels_last=False).astype(np.float32)
 
 
 def check_annotations(path: Path) -> None:
@@ -136,7 +119,7 @@ def tile(size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, n
 
 
 def write_tif(path: Path, array: np.ndarray) -> None:
-    write_geotiff(path, array)  # the tiles carry no georeference
+    raster.write_raster(path, array)  # the tiles carry no georeference
 
 
 def write_fixture(out: Path, seed: int = 0, size: int = 64, counts: dict[str, int] | None = None) -> Path:

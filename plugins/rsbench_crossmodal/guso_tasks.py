@@ -9,6 +9,7 @@ from typing import Any
 
 from rsbench.catalog import BackboneInfo
 from rsbench.errors import DataLayoutError, PredictionError
+from rsbench.normalization import IMAGENET_MEAN, IMAGENET_STD
 from rsbench.spec import RunSpec
 from rsbench.task import Task
 
@@ -123,7 +124,7 @@ class RegistrationTask(Task):
         adapter = ("sar-as-rgb: SAR repeated to 3 channels and encoded by the RGB branch"
                    if self.sar_input() == "sar-as-rgb" else "none: SAR fed as modality 'sar'")
         return {"adapter": f"{adapter}; centre crop {data['crop']} px",
-                "normalization": f"optical mean={list((123.675, 116.28, 103.53))} std={list((58.395, 57.12, 57.375))}; "
+                "normalization": f"optical mean={list(IMAGENET_MEAN)} std={list(IMAGENET_STD)}; "
                                  "SAR (x - 127.5) / 64"}
 
 

@@ -60,9 +60,9 @@ from PIL import Image
 from torch import Tensor, nn
 
 from rsbench.errors import PredictionError
+from rsbench.normalization import IMAGENET_MEAN, IMAGENET_STD
 
-RGB_MEAN = (123.675, 116.28, 103.53)
-RGB_STD = (58.395, 57.12, 57.375)
+RGB_MEAN, RGB_STD = IMAGENET_MEAN, IMAGENET_STD
 #: SAR amplitude PNGs (0-255) are centred and scaled with these fixed values.
 SAR_MEAN, SAR_STD = 127.5, 64.0
 RMSE_CAP, SUCCESS_BELOW = 5.0, 3.0

@@ -20,12 +20,13 @@ from PIL import Image
 
 from rsbench.errors import DataLayoutError
 from rsbench.fixtures import mark_fixture
+from rsbench.normalization import IMAGENET
 from rsbench_segmentation import common
 
 CLASSES = ("background", "road")
 PALETTE = ((0, 0, 0), (255, 255, 255))
 IGNORE_INDEX = common.IGNORE
-NORMALIZATION = {"hr": ((123.675, 116.28, 103.53), (58.395, 57.12, 57.375))}
+NORMALIZATION = {"hr": IMAGENET}
 HEADLINE = "IoU.road"
 #: The common re-split of the labelled images (4,696 train / 1,530 test).
 TEST_RATIO = 1530 / 6226

@@ -37,9 +37,9 @@ from typing import Any
 
 import numpy as np
 
+from rsbench import raster
 from rsbench.errors import DataLayoutError
 from rsbench.fixtures import mark_fixture
-from rsbench.geotiff import write_geotiff
 from rsbench_segmentation import common
 
 CLASSES = ("impervious surface", "agriculture", "forest & other vegetation", "wetlands", "soil", "water")
@@ -72,16 +72,13 @@ _CUBE = re.compile(r"^(\d+)_(\d+)_(\d+)$")
 def read_raster(path: str | Path, bands: int) -> np.ndarray:
     """A GeoTIFF as (C, H, W); :class:`DataLayoutError` naming the file when it is unreadable
     or does not have ``bands`` bands."""
-    import rasterio
-    from rasterio.errors import RasterioError
+    return raster.read_raster(path, bands=bands, channels_last=False)
 
-    try:
-        with rasterio.open(path) as src:
-            if src.count != bands:
-                raise DataLayoutError(f"{path}: expected {bands} band(s), found {src.count}")
-            return src.read()
-    except RasterioError as exc:
-        raise DataLayoutError(f"{path}: unreadable GeoTIFF ({exc})") from exc
+
+def read_label(path: str | Path) -> np.ndarray:
+    """A label as class ids (:func:`decode_label`), refused when stored with lossy (JPEG) compression."""
+    onehot = raster.read_raster(path, bands=LABEL_BANDS, lossless=True, channels_last=False, what="one-hot classes")
+    return decode_label(onehot, path)
 
 
 def decode_label(onehot: np.ndarray, path: str | Path) -> np.ndarray:
@@ -96,6 +93,15 @@ def decode_label(onehot: np.ndarray, path: str | Path) -> np.ndarray:
     label = np.argmax(hot, axis=0).astype(np.uint8)
     label[(hot.sum(axis=0) != 1) | (label == LABEL_BANDS - 1)] = IGNORE_INDEX
     return label
+
+
+def _check_label(path: Path, where: str) -> None:
+    """From the header only: a label has the 7 one-hot bands and is stored losslessly."""
+    info = raster.raster_info(path)
+    raster.require_lossless(info, f"a label ({where})")
+    if info.bands != LABEL_BANDS:
+        raise DataLayoutError(f"{path}: expected {LABEL_BANDS} band(s) of one-hot classes, found {info.bands} "
+                              f"({where})")
 
 
 def tile_latlon(cube: str) -> tuple[float, float]:
@@ -177,6 +183,7 @@ def _sample(root: Path, line: str, where: str, modalities: Sequence[str], tempor
     label = root / label_entry.lstrip("/")
     if not label.is_file():
         raise DataLayoutError(f"{where}: names label {label_entry}, absent ({label})")
+    _check_label(label, where)
     planet = _planet_dir(root, planet_entry, where)
     cube = planet.parent.name if planet.name == "PF-SR" else planet.name
     paths: dict[str, Any] = {}
@@ -243,7 +250,7 @@ def normalization_stats(train: list[dict[str, Any]], opts: dict[str, Any]) -> di
 
 def load(sample: dict[str, Any], modalities: Sequence[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """``{modality: H x W x (T * C)}`` (frames stacked frame-major, bands in file order) and the label."""
-    label = decode_label(read_raster(sample["label"], LABEL_BANDS), sample["label"])
+    label = read_label(sample["label"])
     arrays: dict[str, np.ndarray] = {}
     for m in modalities:
         files = sample["modalities"][m]
@@ -272,7 +279,7 @@ FIXTURE_MONTHS = ("2018-03", "2019-07")
 def _write_tif(path: Path, data: np.ndarray, zone: str) -> None:
     number, hemi = int(zone[:-1]), zone[-1]
     crs = f"EPSG:{(32600 if hemi == 'N' else 32700) + number}"
-    write_geotiff(path, data, crs=crs, origin=(500000, 4400000), gsd=3.0, compress="lzw")
+    raster.write_raster(path, data, crs=crs, origin=(500000, 4400000), gsd=3.0, compress="lzw")
 
 
 def _scene(cube: str, zone: str) -> str:

@@ -24,22 +24,20 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rsbench import raster
 from rsbench.errors import DataLayoutError
 from rsbench.fixtures import mark_fixture
+from rsbench.normalization import IMAGENET_MEAN, IMAGENET_STD
 
 FIXTURE_NAME = "skysense-pretrain"
 MODALITY_BANDS = {"hr": 3, "s2": 10, "s1": 2}
 DATE = re.compile(r"^(\d{8})\.tif$")
-#: HR normalisation of every rsbench optical task (ImageNet statistics on 0-255).
-RGB_MEAN = (123.675, 116.28, 103.53)
-RGB_STD = (58.395, 57.12, 57.375)
 
 CLASSES = ("water", "vegetation", "soil", "built")
 #: Sites (lat, lon) in four different regions of skysense-tiny's 4 x 4 equal-area grid, with
@@ -62,12 +60,6 @@ S1_DB = np.array([(-22.0, -28.0), (-10.0, -16.0), (-14.0, -22.0), (-5.0, -12.0)]
 
 
 # -- reading ----------------------------------------------------------------------------------
-def _rasterio() -> Any:
-    import rasterio
-
-    return rasterio
-
-
 def _doy(path: Path) -> int:
     match = DATE.match(path.name)
     if match is None:
@@ -79,10 +71,9 @@ def _doy(path: Path) -> int:
 
 
 def _info(path: Path) -> dict[str, Any]:
-    rasterio = _rasterio()
-    with rasterio.open(path) as src:
-        return dict(count=src.count, bounds=tuple(src.bounds), res=max(abs(src.res[0]), abs(src.res[1])),
-                    crs=src.crs, shape=(src.height, src.width))
+    info = raster.raster_info(path)
+    return dict(count=info.bands, bounds=info.bounds, res=max(info.res), crs=info.crs,
+                shape=(info.height, info.width))
 
 
 def _latlon(info: dict[str, Any], path: Path) -> tuple[float, float]:
@@ -132,8 +123,8 @@ def check(root: Path, modalities: tuple[str, ...] = ("hr", "s2", "s1")) -> dict[
 
 
 def read_raster(path: str) -> np.ndarray:
-    with _rasterio().open(path) as src:
-        return src.read().astype(np.float32)
+    """All bands as float32 (C, H, W)."""
+    return raster.read_raster(path, channels_last=False).astype(np.float32)
 
 
 class SkySensePretrainDataset:
@@ -163,8 +154,8 @@ class SkySensePretrainDataset:
                 item[m] = torch.from_numpy(stack)
                 item[f"doy_{m}"] = torch.tensor([doy for _, doy in entry[m]], dtype=torch.long)
             self.data.append(item)
-        self.mean: dict[str, Any] = {"hr": torch.tensor(RGB_MEAN)}
-        self.std: dict[str, Any] = {"hr": torch.tensor(RGB_STD)}
+        self.mean: dict[str, Any] = {"hr": torch.tensor(IMAGENET_MEAN)}
+        self.std: dict[str, Any] = {"hr": torch.tensor(IMAGENET_STD)}
         for m in modalities:
             if m != "hr":
                 allv = torch.cat([d[m].transpose(0, 1).flatten(1) for d in self.data], dim=1)  # (C, N)
@@ -232,16 +223,7 @@ def _dates(rng: np.random.Generator, n: int, year: int = 2023) -> list[dt.date]:
 
 
 def _write(path: Path, array: np.ndarray, bounds: tuple[float, float, float, float]) -> None:
-    rasterio = _rasterio()
-    from rasterio.transform import from_bounds
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    c, h, w = array.shape
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=c, dtype=array.dtype,
-                           crs="EPSG:4326", transform=from_bounds(*bounds, w, h)) as dst:
-            dst.write(array)
+    raster.write_raster(path, array, crs="EPSG:4326", bounds=bounds)
 
 
 def write_fixture(out: Path, seed: int = 0, samples: int = 24, hr_size: int = 64, ts_size: int = 16,
