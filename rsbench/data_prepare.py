@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
+from rsbench import atomic_write
 from rsbench.catalog import DatasetInfo, load_object
 from rsbench.errors import DataLayoutError
 from rsbench.fixtures import FIXTURE_MARKER
@@ -456,10 +457,7 @@ def _write_json(path: Path, data: Any) -> None:
             return
     except OSError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write.write_text(path, text)
 
 
 def _read_json(path: Path) -> Any:

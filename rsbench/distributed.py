@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rsbench.atomic_write import open_atomic
 from rsbench.errors import RsbenchError
 
 if TYPE_CHECKING:
@@ -125,13 +126,11 @@ def _worker(work_dir: Path, show_progress: bool, verbose: bool) -> None:
             dist.init_process_group("gloo")  # mmengine's init_dist would call torch.cuda.set_device
         metrics = execute(given["cfg"], given["imports"], run, work_dir, show_progress and rank == 0, verbose)
         if rank == 0:
-            tmp = work_dir / (RESULT + ".tmp")
-            with open(tmp, "wb") as fh:
-                fields = ("feature_cache", "device_name", "backbone_params_loaded", "backbone_params_random",
-                          "weights_warning")
+            fields = ("feature_cache", "device_name", "backbone_params_loaded", "backbone_params_random",
+                      "weights_warning")
+            with open_atomic(work_dir / RESULT, "wb") as fh:
                 pickle.dump(dict(metrics=metrics, row={k: run.row[k] for k in fields if k in run.row},
                                  peak_mem_mb=peak_memory_mb(spec.device)), fh)
-            os.replace(tmp, work_dir / RESULT)
     except BaseException as exc:
         message = str(exc) if isinstance(exc, RsbenchError) else f"{type(exc).__name__}: {exc}"
         (work_dir / ERROR.format(rank=rank)).write_text(traceback.format_exc() + "\n" + message + "\n")

@@ -26,6 +26,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from rsbench import atomic_write
+
 #: Transform names that change pixels at random (mmcv/mmseg/mmdet/mmpretrain spellings).
 _RANDOM_PIXELS = re.compile(r"Random|Jitter|Distortion|Augment|Mosaic|MixUp|CutMix|Erasing|Albu", re.I)
 CACHE_ENV = "RSBENCH_FEATURE_CACHE"
@@ -174,11 +176,11 @@ def _register() -> None:
             tensors = [out] if isinstance(out, Tensor) else list(out)
             for level, t in enumerate(tensors):
                 arr = t[i].detach().cpu().numpy().astype(self.dtype)
-                tmp = path / f"{level}.npy.tmp{os.getpid()}"
-                with open(tmp, "wb") as fh:
+                with atomic_write.open_atomic(path / f"{level}.npy", "wb") as fh:
                     np.save(fh, arr)
-                os.replace(tmp, path / f"{level}.npy")
-            (path / "done").write_text(json.dumps({"outputs": len(tensors), "tuple": not isinstance(out, Tensor)}))
+            # the marker last: a sample counts as cached only once every level is complete
+            atomic_write.write_text(path / "done", json.dumps({"outputs": len(tensors),
+                                                                "tuple": not isinstance(out, Tensor)}))
 
         def _load(self, paths: list[Path], inputs: Any) -> Any:
             meta = json.loads((paths[0] / "done").read_text())

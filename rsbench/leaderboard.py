@@ -1,20 +1,20 @@
 """The leaderboard CSV: one row per finished, failed or skipped evaluation.
 
-Rows are appended under a file lock by rewriting the file to a temporary sibling and
-``os.replace``-ing it, so a reader (or a crash) never sees half a row, and the header widens
-when a newer rsbench adds columns.
+Rows are appended under a file lock by rewriting the file atomically (a temporary sibling,
+flushed to disk, then renamed over it: :mod:`rsbench.atomic_write`), so a reader (or a crash)
+never sees half a row, and the header widens when a newer rsbench adds columns.
 """
 
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
+
+from rsbench.atomic_write import open_atomic
 
 COLUMNS = (
     "run_id", "timestamp", "backbone", "checkpoint", "checkpoint_sha256", "task", "dataset",
@@ -46,7 +46,7 @@ def read_rows(path: str | Path) -> list[dict[str, str]]:
 
 
 def append_row(path: str | Path, row: Mapping[str, Any]) -> None:
-    """Append one row atomically (lock, write a temporary copy, rename)."""
+    """Append one row atomically (lock, write a temporary copy, fsync, rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     clean = {k: "" if v is None else v for k, v in row.items()}
@@ -55,18 +55,10 @@ def append_row(path: str | Path, row: Mapping[str, Any]) -> None:
         header = list(COLUMNS)
         for r in [*rows, clean]:
             header += [k for k in r if k not in header]
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", newline="") as fh:
-                writer = csv.DictWriter(fh, fieldnames=header, extrasaction="raise")
-                writer.writeheader()
-                writer.writerows([*rows, clean])
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with open_atomic(path, "w", fsync=True, newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=header, extrasaction="raise")
+            writer.writeheader()
+            writer.writerows([*rows, clean])
 
 
 def find_done(path: str | Path, identity: Mapping[str, Any], statuses: tuple[str, ...] = ("ok",)) -> dict[str, str] | None:

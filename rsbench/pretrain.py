@@ -29,7 +29,6 @@ from abc import ABC, abstractmethod
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -41,6 +40,7 @@ import torch.nn.functional as F
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
+from rsbench import atomic_write
 from rsbench.catalog import BackboneInfo, load_object
 from rsbench.errors import RsbenchError
 
@@ -317,16 +317,11 @@ def _to(batch: Any, device: torch.device) -> Any:
     return batch
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _atomic_json(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
+def save_atomic(obj: Any, path: Path) -> None:
+    """``torch.save`` that leaves ``path`` either as it was or complete (a pretraining run killed
+    mid-save resumes from the previous state, not from a truncated one)."""
+    with atomic_write.replacing(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def param_groups(module: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -429,11 +424,12 @@ def run_pretraining(settings: PretrainSettings, show_progress: bool = True,
         rng = dict(cpu=torch.get_rng_state())
         if device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(device)
-        _atomic_save(dict(step=step, total_steps=s.steps, objective=objective.state_dict(),
-                          optimizer=optimizer.state_dict(), rng=rng,
-                          settings={k: getattr(s, k) for k in _RESUME_KEYS}), state_path)
-        _atomic_json(dict(model=s.model, pretrainer=info.pretrainer, data=str(data), settings=asdict(s),
-                          resumed_at=resumed_at, entries=entries), log_path)
+        save_atomic(dict(step=step, total_steps=s.steps, objective=objective.state_dict(),
+                         optimizer=optimizer.state_dict(), rng=rng,
+                         settings={k: getattr(s, k) for k in _RESUME_KEYS}), state_path)
+        atomic_write.write_text(log_path, json.dumps(dict(model=s.model, pretrainer=info.pretrainer, data=str(data),
+                                                          settings=asdict(s), resumed_at=resumed_at,
+                                                          entries=entries), indent=1))
 
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=_StepBatches(start, stop, n, s.batch_size, s.seed),
                                          collate_fn=objective.collate, num_workers=s.num_workers)
@@ -483,7 +479,7 @@ def run_pretraining(settings: PretrainSettings, show_progress: bool = True,
     if finished:
         meta = dict(pretrainer=info.pretrainer, backbone=s.model, steps=s.steps, seed=s.seed)
         out.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_save(dict(state_dict=objective.backbone_state_dict(), meta=meta), out)
+        save_atomic(dict(state_dict=objective.backbone_state_dict(), meta=meta), out)
     return PretrainResult(step=stop, total_steps=s.steps, finished=finished, resumed_from=start,
                           checkpoint=str(out) if finished else None, state=str(state_path), log=str(log_path),
                           losses=[e["loss"] for e in entries])

@@ -13,7 +13,7 @@ is either absent or complete.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,8 +75,10 @@ def is_geotiff(path: str | Path) -> bool:
 
 
 @contextmanager
-def _open(path: Path, *args: Any, **kwargs: Any) -> Iterator[Any]:
-    """``rasterio.open`` without its 'not georeferenced' warning: many releases ship plain TIFFs."""
+def open_raster(path: str | Path, *args: Any, **kwargs: Any) -> Iterator[Any]:
+    """``rasterio.open`` without its 'not georeferenced' warning (many releases ship plain TIFFs),
+    for the few callers that need the dataset handle itself (its tags, its block layout); pixels
+    and headers are read with :func:`read_raster` and :func:`raster_info`."""
     import rasterio
 
     with warnings.catch_warnings():
@@ -93,7 +95,7 @@ def raster_info(path: str | Path, *, error: type[Exception] = DataLayoutError) -
         raise error(f"{path}: no such file")
     if is_geotiff(path):
         try:
-            with _open(path) as src:
+            with open_raster(path) as src:
                 compression = src.compression.value.lower() if src.compression is not None else ""
                 structure = src.tags(ns="IMAGE_STRUCTURE").get("COMPRESSION", "")
                 if "JPEG" in structure.upper():  # e.g. "YCbCr JPEG", which GDAL may not map to an enum
@@ -157,7 +159,7 @@ def _read_geotiff(path: Path, window: tuple[int, int, int, int] | None, error: t
     from rasterio.windows import Window as RioWindow
 
     try:
-        with _open(path) as src:
+        with open_raster(path) as src:
             if window is None:
                 return np.moveaxis(src.read(), 0, -1)
             y, x, h, w = window
@@ -192,6 +194,58 @@ def read_label(path: str | Path, window: Window | None = None, *, what: str = "c
                error: type[Exception] = DataLayoutError) -> np.ndarray:
     """A single-band label of integer ids as (H, W), stored losslessly (see :func:`read_raster`)."""
     return read_raster(path, window, bands=1, kind="iu", lossless=True, what=what, error=error)[..., 0]
+
+
+def read_band(path: str | Path, index: int, *, out_shape: tuple[int, int] | None = None,
+              resampling: str = "bilinear", what: str = "", error: type[Exception] = DataLayoutError) -> np.ndarray:
+    """Band ``index`` (1-based) of a GeoTIFF as (H, W) in its stored dtype. With ``out_shape``
+    (height, width) GDAL resamples it while reading (``resampling``: a rasterio ``Resampling``
+    name), as a 20 m or 60 m Sentinel-2 band is put on the 10 m grid: the pixels read are the
+    pixels the released pipelines saw."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: no such file")
+    from rasterio.enums import Resampling
+
+    if resampling not in Resampling.__members__:
+        raise ValueError(f"resampling {resampling!r}: expected one of {', '.join(Resampling.__members__)}")
+    band = None
+    try:
+        with open_raster(path) as src:  # one open per band: loaders call this for every band of every sample
+            count = src.count
+            if 1 <= index <= count:
+                band = (src.read(index) if out_shape is None else
+                        src.read(index, out_shape=tuple(out_shape), resampling=Resampling[resampling]))
+    except Exception as exc:  # as in raster_info
+        raise error(f"{path}: unreadable GeoTIFF ({exc})") from exc
+    if band is None:
+        of = f" of {what}" if what else ""
+        raise error(f"{path}: has {count} band(s); band {index} was expected{of}")
+    return band
+
+
+def read_rgb(path: str | Path, *, what: str = "an RGB image", error: type[Exception] = DataLayoutError) -> np.ndarray:
+    """An 8-bit image as (H, W, 3) uint8, the way PIL's ``convert("RGB")`` renders it: a grey band
+    repeated, an alpha band dropped, a palette applied (optical inputs and targets stored as grey,
+    RGBA or palette PNGs read as the RGB the models take). GeoTIFFs must hold 8-bit values in
+    1 (grey), 2 (grey, alpha), 3 (RGB) or 4 (RGBA) bands."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: no such file")
+    if not is_geotiff(path):
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as img:
+                return np.asarray(img.convert("RGB"))
+        except (UnidentifiedImageError, OSError) as exc:
+            raise error(f"{path}: unreadable image ({exc})") from exc
+    info = raster_info(path, error=error)
+    if info.dtype != "uint8" or info.bands not in (1, 2, 3, 4):
+        raise error(f"{path}: {info.bands} band(s) of {info.dtype}; expected {what} of 8-bit values in 3 bands "
+                    "(RGB), 4 (RGBA), 1 (grey) or 2 (grey, alpha)")
+    arr = _read_geotiff(path, None, error)
+    return np.ascontiguousarray(np.repeat(arr[..., :1], 3, axis=-1) if info.bands <= 2 else arr[..., :3])
 
 
 def raster_values(path: str | Path, *, lossless: bool = False, error: type[Exception] = DataLayoutError) -> set[float]:
@@ -234,10 +288,41 @@ def write_raster(path: str | Path, array: np.ndarray, crs: str | None = None,
                      else from_origin(*origin, gsd, gsd))
         grid = dict(crs=crs, transform=transform)
     with replacing(path) as tmp:
-        with _open(tmp, "w", driver="GTiff", count=data.shape[0], height=data.shape[1], width=data.shape[2],
-                   dtype=data.dtype, **grid, **options) as dst:
+        with open_raster(tmp, "w", driver="GTiff", count=data.shape[0], height=data.shape[1],
+                         width=data.shape[2], dtype=data.dtype, **grid, **options) as dst:
             dst.write(data)
     return Path(path)
+
+
+@contextmanager
+def raster_writer(path: str | Path, height: int, width: int, *, bands: int = 1, dtype: str = "uint8",
+                  crs: Any = None, transform: Any = None,
+                  **options: Any) -> Iterator[Callable[[np.ndarray, int, int], None]]:
+    """A GeoTIFF of ``height`` x ``width`` written window by window, for a scene too large to hold
+    whole: yields ``put(array, y, x)`` that writes an (h, w) or (C, h, w) ``array`` with its
+    top-left corner at row ``y``, column ``x``. ``crs`` and ``transform`` georeference it (both or
+    neither); ``options``: rasterio creation options (``tiled=True``, ``compress="deflate"``). The
+    file appears at ``path`` only when the block ends without an exception."""
+    if (crs is None) != (transform is None):
+        given = "crs" if crs is not None else "transform"
+        raise ValueError(f"{path}: crs and transform go together; got only the {given}")
+    from rasterio.windows import Window as RioWindow
+
+    grid = dict(crs=crs, transform=transform) if crs is not None else {}
+    with replacing(path) as tmp:
+        with open_raster(tmp, "w", driver="GTiff", count=bands, height=height, width=width, dtype=dtype,
+                         **grid, **options) as dst:
+
+            def put(array: np.ndarray, y: int, x: int) -> None:
+                data = np.asarray(array)
+                data = data[None] if data.ndim == 2 else data
+                if data.ndim != 3 or data.shape[0] != bands:
+                    raise ValueError(f"{path}: expected an (h, w) or ({bands}, h, w) array; got shape {data.shape}")
+                h, w = data.shape[1:]
+                _inside(Path(path), (y, x, h, w), (height, width), ValueError)
+                dst.write(data, window=RioWindow(x, y, w, h))
+
+            yield put
 
 
 #: The name fixture and prediction writers have used (formerly ``rsbench.geotiff``).

@@ -264,8 +264,10 @@ def test_mars_fixture_pairs_and_layout_errors(mars_root, tmp_path):
     summary = mars_data.check(mars_root)
     assert summary["count"] == 32 and summary["unpaired"] == 1
     assert summary["sensors"] == ["Umbra_patches", "Capella_patches"]
-    with mars_data._open(Path(summary["pairs"][-1][1])) as src:
-        assert src.dtypes[0] == "uint16" and src.count == 1  # Capella SAR
+    from rsbench.raster import raster_info
+
+    info = raster_info(Path(summary["pairs"][-1][1]))
+    assert info.dtype == "uint16" and info.bands == 1  # Capella SAR
     ds = mars_data.MaRSPretrainDataset(mars_root, 64, mars_data.MaskGenerator(64, 4, 4, 0.6))
     item = ds[0]
     assert item["image"].shape == (4, 64, 64) and item["mask"].shape == (16, 16)

@@ -116,10 +116,66 @@ def test_atomic_writer(tmp_path: Path) -> None:
     assert atomic_write.write_bytes(tmp_path / "y.bin", b"\x00\x01").read_bytes() == b"\x00\x01"
 
 
-def test_geotiff_module_is_the_core_writer() -> None:
-    from rsbench.geotiff import write_geotiff
+def test_read_band_resamples_on_read_as_gdal_does(tif: tuple[Path, np.ndarray]) -> None:
+    import rasterio
+    from rasterio.enums import Resampling
 
-    assert write_geotiff is raster.write_raster
+    path, data = tif
+    assert np.array_equal(raster.read_band(path, 2), data[1])
+    with rasterio.open(path) as src:  # the read the loaders made before this module existed
+        want = src.read(2, out_shape=(60, 60), resampling=Resampling.bilinear)
+    got = raster.read_band(path, 2, out_shape=(60, 60))
+    assert got.dtype == np.uint16 and np.array_equal(got, want)
+    with pytest.raises(DataLayoutError, match=r"a\.tif: has 2 band\(s\); band 3 was expected"):
+        raster.read_band(path, 3)
+    with pytest.raises(ValueError, match="resampling 'smooth'"):
+        raster.read_band(path, 1, out_shape=(4, 4), resampling="smooth")
+
+
+def test_read_rgb_renders_grey_alpha_and_palette_as_pil_does(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    rgba = rng.integers(0, 256, (6, 5, 4), dtype=np.uint8)
+    grey = rgba[..., 0]
+    images = {"rgba.png": Image.fromarray(rgba), "grey.png": Image.fromarray(grey),
+              "pal.png": Image.fromarray(rgba[..., :3]).convert("P")}
+    for name, img in images.items():
+        img.save(tmp_path / name)
+        got = raster.read_rgb(tmp_path / name)
+        assert got.shape == (6, 5, 3) and got.dtype == np.uint8
+        assert np.array_equal(got, np.asarray(img.convert("RGB"))), name
+    Image.fromarray(rgba[..., :3]).save(tmp_path / "pil.tif")  # a plain TIFF, as UBCv2's optical tiles
+    assert np.array_equal(raster.read_rgb(tmp_path / "pil.tif"), rgba[..., :3])
+    raster.write_raster(tmp_path / "rgba.tif", np.moveaxis(rgba, -1, 0))
+    raster.write_raster(tmp_path / "grey.tif", grey)
+    assert np.array_equal(raster.read_rgb(tmp_path / "rgba.tif"), rgba[..., :3])
+    assert np.array_equal(raster.read_rgb(tmp_path / "grey.tif"), np.repeat(grey[..., None], 3, -1))
+    raster.write_raster(tmp_path / "f.tif", np.zeros((3, 4, 4), np.float32))
+    with pytest.raises(DataLayoutError, match=r"f\.tif: 3 band\(s\) of float32; expected an RGB image of 8-bit"):
+        raster.read_rgb(tmp_path / "f.tif")
+
+
+def test_raster_writer_assembles_windows_atomically(tmp_path: Path) -> None:
+    from rasterio.transform import from_origin
+
+    scene = np.arange(20 * 30, dtype=np.uint8).reshape(20, 30)
+    path = tmp_path / "scene.tif"
+    with raster.raster_writer(path, 20, 30, crs="EPSG:32632", transform=from_origin(0, 0, 1, 1),
+                              tiled=True, blockxsize=16, blockysize=16, compress="deflate") as put:
+        for y in (0, 10):
+            for x in (0, 15):
+                put(scene[y:y + 10, x:x + 15], y, x)
+        assert not path.exists()  # nothing at the final name until the last window is in
+    info = raster.raster_info(path)
+    assert np.array_equal(raster.read_raster(path)[..., 0], scene)
+    assert (info.compression, str(info.crs)) == ("deflate", "EPSG:32632")
+    with pytest.raises(ValueError, match=r"window \(y=15, x=0, h=10, w=15\) outside the 20x30 raster"):
+        with raster.raster_writer(tmp_path / "bad.tif", 20, 30) as put:
+            put(scene[:10, :15], 15, 0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scene.tif"]
+
+
+def test_geotiff_writer_name_is_the_core_writer() -> None:
+    assert raster.write_geotiff is raster.write_raster
 
 
 def test_imagenet_constants_are_torchvisions_on_0_255() -> None:

@@ -25,14 +25,14 @@ import numpy as np
 from rsbench import protocol_card as pc
 from rsbench.catalog import BackboneInfo, load_object
 from rsbench.errors import DataLayoutError, PredictionError, SpecError
+from rsbench.normalization import IMAGENET_MEAN, IMAGENET_STD
 from rsbench.spec import RunSpec
 from rsbench.task import Task
 from rsbench_change.io import read_date
 from rsbench_change.models_light import fused_channels
 
 #: ImageNet statistics for 8-bit RGB (the convention of the VHR change-detection papers).
-RGB_MEAN = (123.675, 116.28, 103.53)
-RGB_STD = (58.395, 57.12, 57.375)
+RGB_MEAN, RGB_STD = IMAGENET_MEAN, IMAGENET_STD
 #: Images used to estimate per-band statistics of non-8-bit-RGB dates (S2, SAR).
 STATS_SAMPLES = 16
 SUBMISSION = "submission"

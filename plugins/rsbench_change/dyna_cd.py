@@ -59,7 +59,6 @@ from mmengine.evaluator import BaseMetric
 from mmengine.structures import PixelData
 from mmcv.transforms import BaseTransform
 from mmseg.registry import DATASETS, METRICS, MODELS, TRANSFORMS
-from PIL import Image
 from torch import Tensor
 
 from rsbench.catalog import BackboneInfo
@@ -69,6 +68,7 @@ from rsbench_change.change_task import STATS_SAMPLES, ChangeDetectionTask
 from rsbench_change.models import SiamEncoderDecoder
 from rsbench_change.models_light import fused_channels
 from rsbench_change.pipeline import ChangeDataset, PackChangeInputs
+from rsbench_change.predictions import write
 from rsbench_change.plugin import DYNA_SCS as METRIC_DEFINITION  # noqa: F401 - the definition, stated once
 from rsbench_segmentation import dynamicearthnet as den
 
@@ -141,7 +141,7 @@ class LoadDynaPair(BaseTransform):
         for key, path in (("gt_seg_map", results.get("seg_map_path")),
                           ("gt_prev_seg_map", results.get("prev_seg_map_path"))):
             if path:
-                results[key] = den.decode_label(den.read_raster(path, den.LABEL_BANDS), path)
+                results[key] = den.read_label(path)
                 seg_fields.append(key)
         for (files, im) in zip(results["date_files"], imgs):
             for key in seg_fields:
@@ -286,13 +286,13 @@ class SCSMetric(BaseMetric):
         """Both maps of the pair, then the months not yet written in this evaluation: month
         t+1 always (the forward prediction), month t only for a cube's first pair."""
         folder = Path(self.output_dir)
-        stem = folder / Path(s["img_path"]).name
-        Image.fromarray(pred_t).save(f"{stem}_t.png")
-        Image.fromarray(pred_t1).save(f"{stem}_t1.png")
+        stem = Path(s["img_path"]).name
+        write(folder / f"{stem}_t.png", pred_t, None)
+        write(folder / f"{stem}_t1.png", pred_t1, None)
         for label, pred in ((s.get("seg_map_path"), pred_t1), (s.get("prev_seg_map_path"), pred_t)):
             if label and Path(label).stem not in self._months:
                 self._months.add(Path(label).stem)
-                Image.fromarray(pred).save(folder / f"{Path(label).stem}.png")
+                write(folder / f"{Path(label).stem}.png", pred, None)
 
     def compute_metrics(self, results: list) -> dict[str, float]:
         self._months.clear()

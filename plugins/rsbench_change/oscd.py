@@ -21,7 +21,7 @@ import numpy as np
 
 from rsbench.errors import DataLayoutError
 from rsbench.fixtures import mark_fixture
-from rsbench.geotiff import write_geotiff
+from rsbench.raster import write_geotiff
 from rsbench_change import synth
 from rsbench_change.io import check_same_grid, label_values, raster_shape
 

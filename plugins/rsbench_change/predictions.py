@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rsbench import raster
+from rsbench.atomic_write import replacing, write_text
 from rsbench.errors import PredictionError
 
 _MAPS = ("a folder of change maps, one single-band PNG (or GeoTIFF) per {what}, of the label's size, "
@@ -107,10 +109,12 @@ def decode(raw: np.ndarray, label_map: Mapping[int, int] | None, n_classes: int,
 
 
 def write(path: Path, ids: np.ndarray, label_map: Mapping[int, int] | None) -> None:
-    """One predicted map, ``ids`` (H, W), as a PNG in the label's encoding."""
+    """One predicted map, ``ids`` (H, W), as a PNG in the label's encoding (atomically: a scoring
+    pass killed mid-write leaves no truncated map to be scored later)."""
     from PIL import Image
 
-    Image.fromarray(encode(np.asarray(ids), label_map)).save(path)
+    with replacing(path) as tmp:
+        Image.fromarray(encode(np.asarray(ids), label_map)).save(tmp, format="PNG")
 
 
 # -- whole-scene maps of window samples (WHU-CD official) -----------------------------------
@@ -140,7 +144,7 @@ def write_part(output_dir: Path, stem: str, window: Sequence[int], ids: np.ndarr
     folder = Path(output_dir) / PARTS / stem
     folder.mkdir(parents=True, exist_ok=True)
     if reference and not (folder / REFERENCE).exists():
-        (folder / REFERENCE).write_text(str(reference))
+        write_text(folder / REFERENCE, str(reference))
     write(folder / f"{y}_{x}.png", ids, label_map)
 
 
@@ -152,12 +156,10 @@ def _georeference(folder: Path, height: int, width: int) -> dict:
     path = Path(ref.read_text().strip())
     if path.suffix.lower() not in (".tif", ".tiff") or not path.is_file():
         return {}
-    import rasterio
-
-    with rasterio.open(path) as src:
-        if (src.height, src.width) != (height, width) or src.crs is None:
-            return {}
-        return dict(crs=src.crs, transform=src.transform)
+    info = raster.raster_info(path)
+    if (info.height, info.width) != (height, width) or info.crs is None:
+        return {}
+    return dict(crs=info.crs, transform=info.transform)
 
 
 def assemble_scenes(output_dir: Path) -> list[Path]:
@@ -165,10 +167,6 @@ def assemble_scenes(output_dir: Path) -> list[Path]:
     tiled, written window by window: the scene is never held whole); the parts are removed. The
     windows must tile the scene exactly (a leftover of an interrupted run with another window
     size would not: the error names the folder to delete)."""
-    import rasterio
-    from PIL import Image
-    from rasterio.windows import Window
-
     root = Path(output_dir) / PARTS
     if not root.is_dir():
         return []
@@ -177,8 +175,8 @@ def assemble_scenes(output_dir: Path) -> list[Path]:
         boxes = []
         for part in sorted(folder.glob("*.png")):
             y, x = (int(v) for v in part.stem.split("_"))
-            with Image.open(part) as im:
-                boxes.append((part, y, x, im.height, im.width))
+            info = raster.raster_info(part)
+            boxes.append((part, y, x, info.height, info.width))
         if not boxes:
             continue
         height = max(y + h for _, y, _, h, _ in boxes)
@@ -187,14 +185,10 @@ def assemble_scenes(output_dir: Path) -> list[Path]:
             raise ValueError(f"{folder}: the saved windows do not tile a {height}x{width} scene exactly "
                              "(left from an interrupted run? delete the folder and test again)")
         out = Path(output_dir) / f"{folder.name}.tif"
-        tmp = out.with_name(f".{out.name}.part")
-        with rasterio.open(tmp, "w", driver="GTiff", height=height, width=width, count=1, dtype="uint8",
-                           tiled=True, blockxsize=256, blockysize=256, compress="deflate",
-                           **_georeference(folder, height, width)) as dst:
-            for part, y, x, h, w in boxes:
-                with Image.open(part) as im:
-                    dst.write(np.asarray(im, np.uint8), 1, window=Window(x, y, w, h))
-        tmp.replace(out)
+        with raster.raster_writer(out, height, width, dtype="uint8", tiled=True, blockxsize=256, blockysize=256,
+                                  compress="deflate", **_georeference(folder, height, width)) as put:
+            for part, y, x, _, _ in boxes:
+                put(raster.read_raster(part, bands=1)[..., 0].astype(np.uint8, copy=False), y, x)
         shutil.rmtree(folder)
         written.append(out)
     shutil.rmtree(root, ignore_errors=True)
@@ -209,21 +203,13 @@ def read_scene_window(path: Path, window: Sequence[int], scene_shape: Sequence[i
 
     y, x, h, w = (int(v) for v in window)
     expected = (int(scene_shape[0]), int(scene_shape[1]))
-    if path.suffix.lower() in (".tif", ".tiff"):
-        import rasterio
-        from rasterio.windows import Window
-
-        try:
-            with rasterio.open(path) as src:
-                if src.count != 1:
-                    raise PredictionError(f"{path}: {src.count} bands; expected one band of change values")
-                if (src.height, src.width) != expected:
-                    raise PredictionError(f"{path}: size {(src.height, src.width)}; the label is {expected}")
-                return src.read(1, window=Window(x, y, w, h))
-        except PredictionError:
-            raise
-        except Exception as exc:
-            raise PredictionError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from exc
+    if raster.is_geotiff(path):
+        info = raster.raster_info(path, error=PredictionError)
+        if info.bands != 1:
+            raise PredictionError(f"{path}: {info.bands} bands; expected one band of change values")
+        if (info.height, info.width) != expected:
+            raise PredictionError(f"{path}: size {(info.height, info.width)}; the label is {expected}")
+        return raster.read_raster(path, (y, x, h, w), error=PredictionError)[..., 0]
     if path not in cache:
         cache.clear()  # one scene at a time: the test windows come scene by scene
         cache[path] = read_id_map(path)

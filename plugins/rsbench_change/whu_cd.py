@@ -26,7 +26,7 @@ import numpy as np
 
 from rsbench.errors import DataLayoutError, SpecError
 from rsbench.fixtures import mark_fixture
-from rsbench.geotiff import write_geotiff
+from rsbench.raster import write_geotiff
 from rsbench_change import synth
 from rsbench_change.io import TIF_SUFFIXES, check_same_grid, raster_shape, raster_values
 from rsbench_change.pairs import BINARY_CLASSES, LABEL_MAP, scan_pairs, write_pair

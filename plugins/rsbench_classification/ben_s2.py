@@ -31,7 +31,7 @@ import numpy as np
 
 from rsbench.errors import DataLayoutError
 from rsbench.fixtures import mark_fixture
-from rsbench.geotiff import write_geotiff
+from rsbench.raster import raster_info, write_geotiff
 
 S2_FOLDER = "BigEarthNet-v1.0"
 S1_FOLDER = "BigEarthNet-S1-v1.0"
@@ -134,16 +134,14 @@ def read_split(root: Path, split: str) -> list[tuple[str, str]]:
 
 def check_s2_bands(root: Path, patch: str) -> int:
     """Check a patch's 12 band files and their sizes; return its 10 m grid size."""
-    import rasterio
-
     folder = root / S2_FOLDER / patch
     sizes = {}
     for suffix in S2_FILES:
         path = folder / f"{patch}_{suffix}.tif"
         if not path.is_file():
             raise DataLayoutError(f"{path}: band file missing (a patch holds 12 files _B01.._B12, no B10)")
-        with rasterio.open(path) as src:
-            sizes[suffix] = (src.height, src.width)
+        info = raster_info(path)
+        sizes[suffix] = (info.height, info.width)
     size = sizes["B02"][0]
     for suffix, (h, w) in sizes.items():
         if (h, w) != (size // S2_DIVISOR[suffix],) * 2:

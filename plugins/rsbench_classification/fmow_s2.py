@@ -21,7 +21,7 @@ import numpy as np
 
 from rsbench.errors import DataLayoutError
 from rsbench.fixtures import mark_fixture
-from rsbench.geotiff import write_geotiff
+from rsbench.raster import raster_info, write_geotiff
 
 FOLDER = "fmow-sentinel"
 CSVS = {"train": "train.csv", "val": "val.csv", "test": "test_gt.csv"}
@@ -74,14 +74,12 @@ def read_csv(root: Path, split: str) -> list[dict[str, Any]]:
 
 
 def check_image(path: Path) -> tuple[int, int]:
-    import rasterio
-
     if not path.is_file():
         raise DataLayoutError(f"{path}: image listed in the split CSV is missing")
-    with rasterio.open(path) as src:
-        if src.count != len(BANDS):
-            raise DataLayoutError(f"{path}: {src.count} bands; expected 13 (B1..B12 with B8A and B10)")
-        return src.height, src.width
+    info = raster_info(path)
+    if info.bands != len(BANDS):
+        raise DataLayoutError(f"{path}: {info.bands} bands; expected 13 (B1..B12 with B8A and B10)")
+    return info.height, info.width
 
 
 def check(root: Path) -> dict[str, Any]:

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from rsbench.errors import DataLayoutError
 from rsbench.fixtures import mark_fixture
+from rsbench.raster import raster_info
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 
 
@@ -45,11 +47,8 @@ def scan(root: Path, folder: str, classes: Sequence[str], title: str) -> dict[st
         if not files:
             raise DataLayoutError(f"{root / cls}: class folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
         for path in files:
-            try:
-                with Image.open(path) as img:
-                    size = size or img.size
-            except (UnidentifiedImageError, OSError) as exc:
-                raise DataLayoutError(f"{path}: unreadable image ({exc})") from exc
+            info = raster_info(path)  # every header is read: an unreadable image fails here, not mid-training
+            size = size or (info.width, info.height)
             samples.append((f"{cls}/{path.name}", label))
     assert size is not None
     return {"root": str(root), "classes": list(classes), "samples": samples, "image_size": size}

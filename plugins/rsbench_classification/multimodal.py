@@ -34,24 +34,16 @@ from mmcv.transforms import BaseTransform
 from mmpretrain.registry import DATASETS, MODELS, TRANSFORMS
 from mmpretrain.structures import DataSample
 
+from rsbench import raster
 from rsbench.errors import DataLayoutError
 from rsbench_classification.classifier import PooledClassifier
 
 
 def read_band(path: Path, index: int, size: int) -> np.ndarray:
     """One band of a GeoTIFF as float32, resampled bilinearly to ``size`` x ``size``."""
-    import rasterio
-    from rasterio.enums import Resampling
-
     if not path.is_file():
         raise DataLayoutError(f"{path}: band file missing (expected a GeoTIFF)")
-    try:
-        with rasterio.open(path) as src:
-            if index > src.count:
-                raise DataLayoutError(f"{path}: has {src.count} band(s); band {index} was expected")
-            return src.read(index, out_shape=(size, size), resampling=Resampling.bilinear).astype(np.float32)
-    except rasterio.errors.RasterioIOError as exc:
-        raise DataLayoutError(f"{path}: unreadable GeoTIFF ({exc})") from exc
+    return raster.read_band(path, index, out_shape=(size, size), resampling="bilinear").astype(np.float32)
 
 
 @DATASETS.register_module(name="RSBBandsDataset")

@@ -30,6 +30,7 @@ import numpy as np
 
 from rsbench.errors import DataLayoutError, RsbenchError
 from rsbench.fixtures import mark_fixture
+from rsbench.raster import raster_info
 from rsbench_classification import ben_s2
 
 METADATA = "metadata.parquet"
@@ -92,16 +93,14 @@ def labels_19(names: Any, path: Path, patch: str) -> list[int]:
 
 def check_s2_bands(root: Path, patch: str) -> int:
     """Check a patch's 12 band files; return its 10 m grid size."""
-    import rasterio
-
     folder = root / s2_folder(patch)
     sizes = {}
     for suffix in ben_s2.S2_FILES:
         path = folder / f"{patch}_{suffix}.tif"
         if not path.is_file():
             raise DataLayoutError(f"{path}: band file missing (a patch holds 12 files _B01.._B12 and _B8A, no B10)")
-        with rasterio.open(path) as src:
-            sizes[suffix] = (src.height, src.width)
+        info = raster_info(path)
+        sizes[suffix] = (info.height, info.width)
     size = sizes["B02"][0]
     for suffix, (h, w) in sizes.items():
         native = size // ben_s2.S2_DIVISOR[suffix]

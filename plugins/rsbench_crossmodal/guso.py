@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from rsbench.errors import DataLayoutError
 from rsbench.fixtures import mark_fixture
+from rsbench.raster import raster_info
 
 SPLITS = ("train", "val", "test")
 LAYOUT = "<split>/{id}_opt.png, {id}_sar.png and {id}_H.txt (3x3 H_0to1, optical -> SAR pixels), split in train/val/test"
@@ -47,11 +48,8 @@ def read_h(path: Path) -> list[list[float]]:
 def image_size(path: Path) -> tuple[int, int]:
     if not path.is_file():
         raise DataLayoutError(f"{path}: image missing (pairs are {{id}}_opt.png and {{id}}_sar.png)")
-    try:
-        with Image.open(path) as img:
-            return img.size
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataLayoutError(f"{path}: unreadable image ({exc})") from exc
+    info = raster_info(path)
+    return info.width, info.height
 
 
 def check(root: Path, with_h: bool | None = True) -> dict[str, Any]:

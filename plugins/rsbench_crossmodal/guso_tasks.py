@@ -158,9 +158,7 @@ class TranslationTask(RegistrationTask):
         8-bit RGB of its target's size; PSNR / SSIM over the run's centre crop (see
         :mod:`rsbench_crossmodal.translation`). The targets are read from the dataset here
         because the reader sees only the data sample, which holds no image."""
-        import numpy as np
-        from PIL import Image
-
+        from rsbench.raster import read_rgb
         from rsbench.scoring import find_prediction
         from rsbench_crossmodal.translation import read_rgb8, score_pair
 
@@ -173,8 +171,6 @@ class TranslationTask(RegistrationTask):
             row = rows[str(sample["id"])]
             path = find_prediction(folder, [Path(row["opt"]).stem], (".png",))
             pred = read_rgb8(path, int(row["size"]))
-            with Image.open(root / row["opt"]) as img:
-                target = np.asarray(img.convert("RGB"))
-            sample.update(score_pair(pred, target, crop))
+            sample.update(score_pair(pred, read_rgb(root / row["opt"]), crop))
 
         return read

@@ -47,6 +47,7 @@ from torch import Tensor, nn
 
 from rsbench.catalog import BackboneInfo
 from rsbench.errors import DataLayoutError, PredictionError
+from rsbench.raster import raster_info, read_raster
 from rsbench.spec import RunSpec
 from rsbench.task import Task
 from rsbench_crossmodal.dfc23 import read_tif, write_tif
@@ -217,19 +218,10 @@ class HeightWriter(BaseMetric):
 
 def read_height(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     """A predicted height map (H, W) after checking it is one finite band of the label's ``shape``."""
-    import warnings
-
-    import rasterio
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-            with rasterio.open(path) as src:
-                if src.count != 1:
-                    raise PredictionError(f"{path}: {src.count} bands; expected one band of heights (m)")
-                pred = src.read(1)
-    except rasterio.errors.RasterioIOError as exc:
-        raise PredictionError(f"{path}: unreadable ({exc}); expected a single-band GeoTIFF of heights (m)") from exc
+    info = raster_info(path, error=PredictionError)
+    if info.bands != 1:
+        raise PredictionError(f"{path}: {info.bands} bands; expected one band of heights (m)")
+    pred = read_raster(path, error=PredictionError)[..., 0]
     if pred.shape != tuple(shape):
         raise PredictionError(f"{path}: {pred.shape[0]}x{pred.shape[1]} px; the height label is {shape[0]}x{shape[1]}")
     if not np.isfinite(pred).all():

@@ -56,11 +56,11 @@ from mmengine.dataset import BaseDataset
 from mmengine.evaluator import BaseMetric
 from mmengine.model import BaseDataPreprocessor, BaseModel
 from mmengine.registry import DATASETS, METRICS, MODELS, TRANSFORMS
-from PIL import Image
 from torch import Tensor, nn
 
 from rsbench.errors import PredictionError
 from rsbench.normalization import IMAGENET_MEAN, IMAGENET_STD
+from rsbench.raster import read_raster, read_rgb
 
 RGB_MEAN, RGB_STD = IMAGENET_MEAN, IMAGENET_STD
 #: SAR amplitude PNGs (0-255) are centred and scaled with these fixed values.
@@ -103,9 +103,8 @@ class LoadPair(BaseTransform):
 
     def transform(self, results: dict[str, Any]) -> dict[str, Any]:
         root = Path(results["data_root"])
-        opt = np.asarray(Image.open(root / results["opt"]).convert("RGB"), dtype=np.float32)
-        sar = np.asarray(Image.open(root / results["sar"]), dtype=np.float32)
-        sar = sar[..., 0] if sar.ndim == 3 else sar
+        opt = read_rgb(root / results["opt"]).astype(np.float32)
+        sar = read_raster(root / results["sar"])[..., 0].astype(np.float32)  # a grey PNG's first band
         if self.align and "H" in results:
             import cv2
 

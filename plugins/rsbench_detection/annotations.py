@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rsbench.errors import DataLayoutError
+from rsbench.raster import raster_info
 
 
 def normalize(name: str) -> str:
@@ -79,21 +80,9 @@ def require_dir(path: Path, what: str) -> Path:
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the header; a missing or unreadable image is a layout error."""
-    from PIL import Image, UnidentifiedImageError
-
+    """(width, height) from the header (any image PIL reads, or a GeoTIFF of any band count and
+    dtype); a missing or unreadable image is a layout error."""
     if not path.is_file():
         raise DataLayoutError(f"{path}: image missing on disk")
-    try:
-        with Image.open(path) as img:
-            return img.size
-    except (UnidentifiedImageError, OSError) as exc:
-        if path.suffix.lower() in (".tif", ".tiff"):  # multi-band float GeoTIFFs PIL cannot open
-            try:
-                import rasterio
-
-                with rasterio.open(path) as src:
-                    return src.width, src.height
-            except Exception:  # rasterio's own errors; report PIL's, which names the format problem
-                pass
-        raise DataLayoutError(f"{path}: unreadable image ({exc})") from exc
+    info = raster_info(path)
+    return info.width, info.height

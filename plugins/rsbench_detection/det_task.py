@@ -13,12 +13,12 @@ from typing import Any
 from rsbench import protocol_card as pc
 from rsbench.catalog import BackboneInfo
 from rsbench.errors import DataLayoutError
+from rsbench.normalization import IMAGENET_MEAN, IMAGENET_STD
 from rsbench.spec import RunSpec
 from rsbench.task import Task
 
 #: ImageNet statistics on 0-255 RGB, the convention of the detection papers' configs.
-RGB_MEAN = (123.675, 116.28, 103.53)
-RGB_STD = (58.395, 57.12, 57.375)
+RGB_MEAN, RGB_STD = IMAGENET_MEAN, IMAGENET_STD
 
 #: Task defaults shared by the family (the paper schedule: 12 epochs; SkySense's AdamW 1e-4).
 DETECTION_OPTIONS: dict[str, Any] = dict(

@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw
 
 from rsbench.errors import DataLayoutError
 from rsbench.fixtures import mark_fixture
-from rsbench.geotiff import write_geotiff
+from rsbench.raster import raster_info, read_raster, read_rgb, write_geotiff
 from rsbench_detection.annotations import BadSamples, image_size, require_dir
 from rsbench_detection.sardet import coco_samples
 
@@ -108,13 +108,7 @@ def _merged(root: Path, split: str) -> Path | None:
 
 def _merged_sample(sample: dict[str, Any]) -> dict[str, Any]:
     """A ``merge/`` sample: one 4-band file is both the optical and the SAR source."""
-    import rasterio
-
-    try:
-        with rasterio.open(sample["img_path"]) as src:
-            bands = src.count
-    except Exception as exc:
-        raise DataLayoutError(f"{sample['img_path']}: unreadable merged tif ({exc})") from exc
+    bands = raster_info(sample["img_path"]).bands
     if bands != 4:
         raise DataLayoutError(f"{sample['img_path']}: {bands} band(s); a merge/ tif holds 4 (R, G, B, SAR)")
     return {**sample, "sar_path": sample["img_path"]}
@@ -152,18 +146,9 @@ def load_pair(rgb_path: str, sar_path: str) -> tuple[np.ndarray, np.ndarray]:
     """(H, W, 3) float32 optical in 0-255 and (H, W, 1) float32 SAR in the file's units (one
     4-band ``merge/`` tif when both paths are the same file)."""
     if rgb_path == sar_path:
-        import rasterio
-
-        with rasterio.open(rgb_path) as src:
-            bands = np.moveaxis(src.read(), 0, -1).astype(np.float32)
+        bands = read_raster(rgb_path).astype(np.float32)
         return bands[..., :3], bands[..., 3:4]
-    with Image.open(rgb_path) as im:
-        rgb = np.asarray(im.convert("RGB"), dtype=np.float32)
-    with Image.open(sar_path) as im:
-        sar = np.asarray(im, dtype=np.float32)
-    if sar.ndim == 3:
-        sar = sar[..., :1]
-    return rgb, sar.reshape(sar.shape[0], sar.shape[1], 1)
+    return read_rgb(rgb_path).astype(np.float32), read_raster(sar_path)[..., :1].astype(np.float32)
 
 
 # -- fixture -------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ reconstructed from.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ import numpy as np
 
 from rsbench.errors import DataLayoutError
 from rsbench.fixtures import mark_fixture
-from rsbench.geotiff import write_geotiff
+from rsbench.raster import raster_info, read_raster, write_geotiff
 
 FIXTURE_NAME = "mars-pretrain"
 RGB_MEAN = (87.01, 91.52, 83.51)
@@ -42,14 +41,6 @@ SENSORS: dict[str, tuple[float, float, str]] = {
     "Umbra_patches": (36.42, 33.89, "uint8"),
     "Capella_patches": (2353.35, 4327.07, "uint16"),
 }
-
-
-def _open(path: Path) -> Any:
-    import rasterio
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-        return rasterio.open(path)
 
 
 def check(root: Path) -> dict[str, Any]:
@@ -74,14 +65,14 @@ def check(root: Path) -> dict[str, Any]:
             if not sar.is_file():
                 unpaired += 1
                 continue
-            with _open(rgb) as a, _open(sar) as b:
-                if a.count != 3:
-                    raise DataLayoutError(f"{rgb}: {a.count} bands; MaRS RGB tiles have 3 (R, G, B)")
-                if b.count != 1:
-                    raise DataLayoutError(f"{sar}: {b.count} bands; MaRS SAR tiles have 1")
-                if (a.height, a.width) != (b.height, b.width):
-                    raise DataLayoutError(f"{sar}: {b.height}x{b.width} px, but its RGB {rgb} is "
-                                          f"{a.height}x{a.width}; a pair is co-registered, same size")
+            a, b = raster_info(rgb), raster_info(sar)
+            if a.bands != 3:
+                raise DataLayoutError(f"{rgb}: {a.bands} bands; MaRS RGB tiles have 3 (R, G, B)")
+            if b.bands != 1:
+                raise DataLayoutError(f"{sar}: {b.bands} bands; MaRS SAR tiles have 1")
+            if (a.height, a.width) != (b.height, b.width):
+                raise DataLayoutError(f"{sar}: {b.height}x{b.width} px, but its RGB {rgb} is "
+                                      f"{a.height}x{a.width}; a pair is co-registered, same size")
             pairs.append((str(rgb), str(sar), sensor))
     if not pairs:
         raise DataLayoutError(f"{root}: no RGB-SAR pairs (an RGB tile needs a SAR tile of the same name)")
@@ -139,8 +130,8 @@ class MaRSPretrainDataset:
 
         if index not in self._cache:
             rgb, sar, sensor = self.pairs[index]
-            with _open(Path(rgb)) as a, _open(Path(sar)) as b:
-                image = np.concatenate([a.read(), b.read()]).astype(np.float32)
+            image = np.concatenate([read_raster(rgb, channels_last=False),
+                                    read_raster(sar, channels_last=False)]).astype(np.float32)
             mean = torch.tensor(RGB_MEAN + (SENSORS[sensor][0],))[:, None, None]
             std = torch.tensor(RGB_STD + (SENSORS[sensor][1],))[:, None, None]
             self._cache[index] = (torch.from_numpy(image), mean, std)

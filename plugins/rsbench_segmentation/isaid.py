@@ -20,6 +20,7 @@ from PIL import Image
 
 from rsbench.errors import DataLayoutError
 from rsbench.fixtures import mark_fixture
+from rsbench.normalization import IMAGENET
 from rsbench_segmentation import common
 
 CLASSES = ("background", "ship", "store_tank", "baseball_diamond", "tennis_court", "basketball_court",
@@ -30,7 +31,7 @@ PALETTE = ((0, 0, 0), (0, 0, 63), (0, 63, 63), (0, 63, 0), (0, 63, 127), (0, 63,
            (0, 127, 191), (0, 127, 255), (0, 100, 155))
 IGNORE_INDEX = common.IGNORE
 #: ImageNet RGB statistics (0-255), as mmseg's iSAID configs.
-NORMALIZATION = {"hr": ((123.675, 116.28, 103.53), (58.395, 57.12, 57.375))}
+NORMALIZATION = {"hr": IMAGENET}
 PATCHED = True
 #: mmseg summary key: mean IoU over all 16 classes, background included (mmseg/SkySense convention).
 HEADLINE = "mIoU"
