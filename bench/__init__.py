@@ -1,2 +1,2 @@
-"""rsbench's benchmark suite: seven figures, each a ratio against a reference measured in the same
+"""rsbench's benchmark suite: eight figures, each a ratio against a reference measured in the same
 run, written to ``bench/RESULTS.md`` by ``python -m bench`` (see ``bench/__main__.py``)."""

@@ -1,6 +1,6 @@
-"""``python -m bench``: measure the seven figures in one run and write ``bench/RESULTS.md``.
+"""``python -m bench``: measure the eight figures in one run and write ``bench/RESULTS.md``.
 
-    python -m bench                 # all seven figures, sizes for a 2-core CPU (about half an hour)
+    python -m bench                 # all eight figures, sizes for a 2-core CPU (about half an hour)
     python -m bench --quick         # small sizes: checks the plumbing in a few minutes, no verdicts to trust
     python -m bench --only 1,5      # rerun some figures; the others are kept from the last run's JSON
     python -m bench --paper         # paper sizes for figures 1-2 (meant for a GPU; used when present)
@@ -33,9 +33,10 @@ FIGURES = {
     5: "bench.figure_5_metrics",
     6: "bench.figure_6_smoke_suite",
     7: "bench.figure_7_memory",
+    8: "bench.figure_8_loader",
 }
 TITLES = {1: "Backbone forward", 2: "Achieved GFLOP/s", 3: "Feature cache", 4: "Harness overhead",
-          5: "Metric speed", 6: "Smoke suite wall time", 7: "Peak memory"}
+          5: "Metric speed", 6: "Smoke suite wall time", 7: "Peak memory", 8: "Loader throughput"}
 
 
 def parse_only(text: str | None) -> list[int]:
@@ -44,10 +45,10 @@ def parse_only(text: str | None) -> list[int]:
     try:
         numbers = sorted({int(part) for part in text.split(",") if part.strip()})
     except ValueError:
-        raise SystemExit(f"--only {text!r}: expected comma-separated figure numbers 1-7") from None
+        raise SystemExit(f"--only {text!r}: expected comma-separated figure numbers 1-8") from None
     bad = [n for n in numbers if n not in FIGURES]
     if bad or not numbers:
-        raise SystemExit(f"--only {text!r}: figures are numbered 1-7")
+        raise SystemExit(f"--only {text!r}: figures are numbered 1-8")
     return numbers
 
 
@@ -85,7 +86,7 @@ def load_previous(path: Path) -> tuple[dict[int, Figure], list[dict[str, object]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--only", help="comma-separated figure numbers (1-7); default: all")
+    parser.add_argument("--only", help="comma-separated figure numbers (1-8); default: all")
     parser.add_argument("--quick", action="store_true", help="small sizes: a plumbing check in a few minutes")
     parser.add_argument("--paper", action="store_true", help="paper sizes for figures 1-2 (on a GPU when present)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "RESULTS.md"),

@@ -122,8 +122,10 @@ def score_predictions(task: str, data_root: str | Path, predictions: str | Path,
     catalog = get_catalog()
     info = catalog.tasks.get(task)
     backbone = external_backbone(name, info)
+    # Nothing is trained: the shortest schedule keeps the protocol card's training arithmetic
+    # (effective batch, accumulation) out of a config whose test part alone is used.
     spec = RunSpec(backbone=backbone.name, task=task, data_root=str(data_root), split=split,
-                   options=dict(options or {}))
+                   options=dict(options or {}), max_iters=1)
     spec.validate(info.splits, dict(info.options))
     root, preds = Path(data_root), Path(predictions)
     if not root.is_dir():

@@ -7,6 +7,8 @@ import os
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # before anything imports torch
 # Frozen/linear runs in tests fill a throw-away feature cache, never the user's.
 os.environ.setdefault("RSBENCH_FEATURE_CACHE", __import__("tempfile").mkdtemp(prefix="rsbench-features-"))
+# Patch datasets' converted tiles (rsbench_segmentation.common) likewise.
+os.environ.setdefault("RSBENCH_TILE_CACHE", __import__("tempfile").mkdtemp(prefix="rsbench-tiles-"))
 
 from pathlib import Path
 

@@ -70,8 +70,6 @@ def test_dynamicearthnet_label_with_jpeg_compression(fixtures: dict[str, Path], 
     refused("dyna-pla", root, rf"{label.name}: stored as GeoTIFF with JPEG compression, which is lossy")
 
 
-@pytest.mark.xfail(strict=True, reason="potsdam.check reads only image headers (common.image_size) and never "
-                                       "looks at its labels' storage; needs raster.require_lossless on each label")
 def test_potsdam_label_with_jpeg_compression(fixtures: dict[str, Path], tmp_path: Path) -> None:
     root = copy_of(fixtures, "potsdam", tmp_path)
     label = root / "5_Labels_all_noBoundary" / "top_potsdam_2_13_label_noBoundary.tif"
@@ -94,8 +92,6 @@ def test_dynamicearthnet_label_with_three_bands(fixtures: dict[str, Path], tmp_p
     refused("dyna-pla", root, rf"{label.name}: expected 7 band\(s\) of one-hot classes, found 3 \(.*\.txt:\d+\)")
 
 
-@pytest.mark.xfail(strict=True, reason="potsdam.check does not read its labels' band count; needs a header "
-                                       "check (raster.raster_info(label).bands == 3) next to common.image_size")
 def test_potsdam_label_with_one_band(fixtures: dict[str, Path], tmp_path: Path) -> None:
     root = copy_of(fixtures, "potsdam", tmp_path)
     label = root / "5_Labels_all_noBoundary" / "top_potsdam_3_14_label_noBoundary.tif"

@@ -16,6 +16,7 @@ trains on train + validation and writes the official result XMLs of ``test`` wit
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -177,8 +178,10 @@ def cut_patches(samples: list[dict[str, Any]], out: Path, size: int, overlap: in
                     w, h = min(size, s["width"] - x), min(size, s["height"] - y)
                     name = f"{s['img_id']}__{x}___{y}"
                     path = out / f"{name}.png"
-                    if not path.is_file():
-                        img.crop((x, y, x + w, y + h)).save(path)
+                    if not path.is_file():  # via a temporary name: a killed cut leaves no partial patch
+                        tmp = path.with_name(f"{name}.{os.getpid()}.tmp.png")
+                        img.crop((x, y, x + w, y + h)).save(tmp)
+                        os.replace(tmp, path)
                     instances = []
                     for inst in s["instances"]:
                         xs, ys = np.array(inst["bbox"][0::2]) - x, np.array(inst["bbox"][1::2]) - y

@@ -5,8 +5,9 @@ Official layout (after unzipping the release): ``iSAID/<split>/images/Pxxxx.png`
 ``iSAID/<split>/Semantic_masks/images/Pxxxx_instance_color_RGB.png`` for split ``train``/``val``
 (``test`` has no masks). The masks are RGB colour codes (palette below, black = background).
 Images are 800 to 13,000 px, so mmseg's converter cuts 896 px patches with 384 px overlap,
-padding small images with 0 (image) and 255 (label); the task does the same on the fly
-(options ``patch_size``/``overlap``) instead of writing patches to disk.
+padding small images with 0 (image) and 255 (label); the task cuts the same windows at load
+time (options ``patch_size``/``overlap``), each read from a tiled copy of its image and label
+ids made once per image (``common.read_window``), instead of writing patches to disk.
 """
 
 from __future__ import annotations
@@ -82,12 +83,22 @@ def check(root: Path) -> dict[str, Any]:
     return {"root": str(root), "classes": list(CLASSES), "splits": splits}
 
 
-def load(sample: dict[str, Any], modalities: Sequence[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    img = common.read_tile(sample["modalities"]["hr"])[..., :3]
+def load(sample: dict[str, Any], modalities: Sequence[str],
+         window: Sequence[int] | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The whole image, or with ``window`` only that patch (padded image 0, label 255), read
+    from the tile cache (``common.read_window``: PNGs cannot be window-read)."""
+    if window is not None:
+        img = common.read_window(sample["modalities"]["hr"], window)[..., :3]
+        label = common.read_label_window(sample["label"], window, PALETTE)
+    else:
+        img = common.read_tile(sample["modalities"]["hr"])[..., :3]
+        label = common.colours_to_ids(common.read_tile(sample["label"]), PALETTE, sample["label"])
     if img.shape[2] != 3:
         raise DataLayoutError(f"{sample['modalities']['hr']}: expected an RGB image, found {img.shape[2]} band(s)")
-    label = common.colours_to_ids(common.read_tile(sample["label"]), PALETTE, sample["label"])
     return {"hr": img}, label
+
+
+load.windowed = True  # type: ignore[attr-defined]  (RSBLoadSample passes the patch window)
 
 
 def write_fixture(out: Path, seed: int = 0, size: tuple[int, int] = (80, 96),

@@ -4,7 +4,8 @@
   written by the task), so any official layout is read in place, with no converted copy.
 * ``RSBLoadSample``: loads one sample through its dataset module's ``load`` (labels decoded to
   class ids there), stacks the fed modalities along channels in a fixed order, and cuts the
-  sample's patch window (padding image 0, label 255, as mmseg's converters do).
+  sample's patch window (padding image 0, label 255, as mmseg's converters do). A reader marked
+  ``windowed`` is given the window and reads only that patch (``common.read_window``).
 * ``RSBEncoderDecoder``: mmseg's ``EncoderDecoder`` whose backbone receives a dict
   ``{modality: (B, C_m, H, W)}``, split from the stacked channels. Channel stacking is what lets
   several modalities travel through mmseg's unchanged transforms, data preprocessor (per-band
@@ -69,13 +70,19 @@ class LoadSample(BaseTransform):
 
     def transform(self, results: dict[str, Any]) -> dict[str, Any]:
         sample = results["sample"]
-        arrays, label = load_object(self.reader)(sample, self.modalities)
+        reader = load_object(self.reader)
+        window = sample.get("window")
+        if window is not None and getattr(reader, "windowed", False):
+            arrays, label = reader(sample, self.modalities, window=window)  # the patch only, padded
+            window = None
+        else:
+            arrays, label = reader(sample, self.modalities)
         arrays = {m: a[..., self.channels[m]] if m in self.channels else a for m, a in arrays.items()}
         for key in ("dates", "latlon"):
             if key in sample:
                 results[key] = sample[key]
-        window = sample.get("window")
-        img = np.concatenate([crop_pad(arrays[m].astype(np.float32), window, 0.0) for m in self.modalities], axis=2)
+        parts = [crop_pad(arrays[m].astype(np.float32, copy=False), window, 0.0) for m in self.modalities]
+        img = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
         results["img"] = img
         results["gt_seg_map"] = crop_pad(label.astype(np.uint8), window, IGNORE)
         results["seg_fields"].append("gt_seg_map")

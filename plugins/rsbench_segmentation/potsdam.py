@@ -4,7 +4,8 @@ Official layout (release zips unpacked in place): ``2_Ortho_RGB/top_potsdam_<X>_
 ``5_Labels_all_noBoundary/top_potsdam_<X>_<Y>_label_noBoundary.tif`` (RGB colour labels whose
 eroded class boundaries are black = ignored). The fixed split is 24 train / 14 test tiles (same
 in mmseg's converter and torchgeo). As mmseg's converter, tiles are cut into 512 px patches with
-stride 256 (options ``patch_size``/``overlap``).
+stride 256 (options ``patch_size``/``overlap``); a training patch reads only its window
+(``common.read_window``: the image in place, label ids from the tile cache).
 
 Metric convention (made explicit, the ISPRS one): F1 per class on the noBoundary labels, averaged
 over the 5 classes without clutter; clutter is still trained and predicted.
@@ -19,15 +20,17 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from rsbench import raster
 from rsbench.errors import DataLayoutError
 from rsbench.fixtures import mark_fixture
+from rsbench.normalization import IMAGENET
 from rsbench_segmentation import common
 
 CLASSES = ("impervious_surface", "building", "low_vegetation", "tree", "car", "clutter")
 PALETTE = ((255, 255, 255), (0, 0, 255), (0, 255, 255), (0, 255, 0), (255, 255, 0), (255, 0, 0))
 BOUNDARY = (0, 0, 0)
 IGNORE_INDEX = common.IGNORE
-NORMALIZATION = {"hr": ((123.675, 116.28, 103.53), (58.395, 57.12, 57.375))}
+NORMALIZATION = {"hr": IMAGENET}
 PATCHED = True
 HEADLINE = "mFscore.scored"
 SCORED = CLASSES[:5]
@@ -54,16 +57,30 @@ def check(root: Path) -> dict[str, Any]:
             for path in (img, label):
                 if not path.is_file():
                     raise DataLayoutError(f"{path}: missing {split} tile {tile}; expected {LAYOUT}")
+            label_info = raster.raster_info(label)
+            raster.require_lossless(label_info, "a colour label")
+            if label_info.bands != 3:
+                raise DataLayoutError(f"{label}: {label_info.bands} band(s); expected 3 (an RGB colour label)")
             w, h = common.image_size(img)
             splits[split].append(common.sample(f"{tile}", label, {"hr": img}, size=(h, w)))
     return {"root": str(root), "classes": list(CLASSES), "splits": splits}
 
 
-def load(sample: dict[str, Any], modalities: Sequence[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def load(sample: dict[str, Any], modalities: Sequence[str],
+         window: Sequence[int] | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The whole tile, or with ``window`` only that patch (padded image 0, label 255), read
+    through ``common.read_window`` (the image in place, the label's ids from the tile cache)."""
+    if window is not None:
+        img = common.read_window(sample["modalities"]["hr"], window, 3)
+        label = common.read_label_window(sample["label"], window, PALETTE, extra={BOUNDARY: common.IGNORE})
+        return {"hr": img}, label
     img = common.read_tile(sample["modalities"]["hr"], 3)
     rgb = common.read_tile(sample["label"])
     label = common.colours_to_ids(rgb, PALETTE, sample["label"], extra={BOUNDARY: common.IGNORE})
     return {"hr": img}, label
+
+
+load.windowed = True  # type: ignore[attr-defined]  (RSBLoadSample passes the patch window)
 
 
 def write_fixture(out: Path, seed: int = 0, size: int = 96) -> Path:
