@@ -23,7 +23,7 @@ from rsbench import distributed, feature_cache, input_rules, leaderboard
 from rsbench.catalog import BackboneInfo, TaskInfo
 from rsbench.checkpoint import sha256_file
 from rsbench.devices import check_device, device_name
-from rsbench.errors import CheckpointError, DataLayoutError, RsbenchError
+from rsbench.errors import CheckpointError, DataLayoutError, RsbenchError, SpecError
 from rsbench.fixtures import is_fixture
 from rsbench.plugins import get_catalog
 from rsbench.protocol_card import applied, task_card
@@ -168,6 +168,12 @@ def run_evaluation(
     spec.validate(task_info.splits, dict(task_info.options))
     spec = spec.resolved(dict(task_info.options), task_info.default_split)  # options merged once, here
     check_device(spec.device, spec.nproc)
+    if spec.device == "cuda" and getattr(task_info.import_builder(), "needs_mmcv_ops", False):
+        from rsbench.doctor import cuda_ops_status
+
+        ok, why = cuda_ops_status()
+        if not ok:  # mmcv built without CUDA kernels: the detector would fail at its first RoIAlign
+            raise SpecError(f"--device cuda for task {spec.task!r}: {why} (rebuild with ./setup.sh --cuda-ops)")
     backbone = catalog.backbone(spec.backbone)
     fits = modality_fit(backbone, task_info, spec.options)
     if fits:  # sizes the backbone cannot take: adapt a resize, or stop with one sentence and no row

@@ -35,6 +35,9 @@ class Task(ABC):
     default_scope = "mmengine"
     #: Modules to import before building (they register the library's components).
     imports: tuple[str, ...] = ()
+    #: Whether the task's model runs mmcv's compiled ops (RoIAlign, NMS, rotated boxes): on
+    #: ``--device cuda`` the runner then checks that they have CUDA kernels before anything runs.
+    needs_mmcv_ops: bool = False
 
     def __init__(self, info: TaskInfo, dataset: DatasetInfo, modalities: Sequence[str] = ()) -> None:
         self.info = info

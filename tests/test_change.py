@@ -154,26 +154,29 @@ def test_siamese_segmentor_splits_dates_and_rejects_wrong_channels():
     import torch
     import rsbench_baselines.mmpretrain_backbones  # noqa: F401
     import rsbench_change.models  # noqa: F401
+    from mmengine.registry import DefaultScope
     from mmseg.registry import MODELS
     from mmseg.utils import register_all_modules
 
     register_all_modules(init_default_scope=False)
     info = get_catalog().backbone("resnet50-tiny")
-    model = MODELS.build(dict(
-        type="RSBSiamEncoderDecoder", dates=[dict(modality="hr", channels=3)] * 2,
-        backbone=info.config(), neck=dict(type="RSBFeatureFusionNeck", policy="abs_diff"),
-        decode_head=dict(type="FCNHead", in_channels=512, in_index=3, channels=8, num_convs=1, num_classes=2)))
-    feats = model.extract_feat(torch.randn(1, 6, 64, 64))
-    assert feats[3].shape == (1, 512, 2, 2)
-    same = torch.randn(1, 3, 64, 64)
-    model.eval()
-    assert model.extract_feat(torch.cat([same, same], 1))[0].abs().max() == 0  # no change, no signal
-    with pytest.raises(ValueError, match="has 4 channels; the dates"):
-        model.extract_feat(torch.randn(1, 4, 64, 64))
-    with pytest.raises(ValueError, match="needs a fusion neck"):
-        MODELS.build(dict(type="RSBSiamEncoderDecoder", dates=[dict(modality="hr", channels=3)] * 2,
-                          backbone=info.config(), decode_head=dict(type="FCNHead", in_channels=512, channels=8,
-                                                                    num_classes=2)))
+    # An earlier in-process run may have left another library's default scope current.
+    with DefaultScope.overwrite_default_scope("mmseg"):
+        model = MODELS.build(dict(
+            type="RSBSiamEncoderDecoder", dates=[dict(modality="hr", channels=3)] * 2,
+            backbone=info.config(), neck=dict(type="RSBFeatureFusionNeck", policy="abs_diff"),
+            decode_head=dict(type="FCNHead", in_channels=512, in_index=3, channels=8, num_convs=1, num_classes=2)))
+        feats = model.extract_feat(torch.randn(1, 6, 64, 64))
+        assert feats[3].shape == (1, 512, 2, 2)
+        same = torch.randn(1, 3, 64, 64)
+        model.eval()
+        assert model.extract_feat(torch.cat([same, same], 1))[0].abs().max() == 0  # no change, no signal
+        with pytest.raises(ValueError, match="has 4 channels; the dates"):
+            model.extract_feat(torch.randn(1, 4, 64, 64))
+        with pytest.raises(ValueError, match="needs a fusion neck"):
+            MODELS.build(dict(type="RSBSiamEncoderDecoder", dates=[dict(modality="hr", channels=3)] * 2,
+                              backbone=info.config(), decode_head=dict(type="FCNHead", in_channels=512, channels=8,
+                                                                        num_classes=2)))
 
 
 def _plan(task_name: str, backbone_name: str, root: Path, **options):

@@ -29,6 +29,8 @@ DETECTION_OPTIONS: dict[str, Any] = dict(
 
 
 class DetectionTask(Task):
+    #: mmdet / mmrotate heads run mmcv's RoIAlign, NMS and rotated-box ops.
+    needs_mmcv_ops = True
     #: eval split -> the splits trained on (e.g. DIOR: test <- train + val).
     train_splits: dict[str, tuple[str, ...]] = {"test": ("train",)}
     #: Backbone config overrides of the run's protocol card (drop path), set by build_config.
