@@ -40,7 +40,7 @@ def build_model(task_name: str, backbone_name: str, size: int, tmp: Path, device
     from mmengine.registry import DefaultScope
     from mmengine.registry import MODELS
 
-    from rsbench.plugins import get_catalog
+    from rsbench.plugin_host import get_catalog
     from rsbench.runner import modality_fit
     from rsbench.spec import RunSpec
 
@@ -53,11 +53,11 @@ def build_model(task_name: str, backbone_name: str, size: int, tmp: Path, device
         options["eval_crop"] = 0  # whole-image inference, as the PATCHED segmentation task
     if "overlap" in info.options:
         options["overlap"] = 0  # how the fixture is cut into patches: no bearing on the model
-    task = info.import_builder()(info, dataset, modality_fit(backbone, info))
+    task = info.load_task_class()(info, dataset, modality_fit(backbone, info))
     spec = RunSpec(backbone=backbone_name, task=task_name, data_root=str(root), options=options)
     data = task.check_data(root, spec)
     cfg = task.build_config(spec, backbone, data, tmp / f"work-{task_name}")
-    backbone.import_builder()
+    backbone.register_type()
     for module in task.imports:
         importlib.import_module(module)
     torch.manual_seed(0)

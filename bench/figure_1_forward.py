@@ -74,7 +74,7 @@ def mars_ratio(ctx: Context, s: dict[str, Any]) -> tuple[dict[str, Any], dict[st
 
     torch.manual_seed(0)
     info = get_catalog().backbone(s["mars"])
-    info.import_builder()
+    info.register_type()
     mars = MODELS.build(info.config()).to(ctx.device).eval()
     enc = dict(info.kwargs["encoder"])
     baseline = timm.create_model(enc.pop("model_name"), pretrained=False, features_only=True, in_chans=3,

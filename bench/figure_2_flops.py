@@ -99,7 +99,7 @@ def encoders(ctx: Context) -> list[dict[str, Any]]:
             from rsbench import get_catalog
 
             info = get_catalog().backbone(preset)
-            info.import_builder()
+            info.register_type()
             return MODELS.build(info.config()).encoders["hr"]
         return build
 

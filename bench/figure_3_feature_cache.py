@@ -41,7 +41,7 @@ def train_size(task_name: str, backbone: str, root: Path) -> tuple[int, int, int
 
     catalog = get_catalog()
     info = catalog.tasks.get(task_name)
-    task = info.import_builder()(info, catalog.datasets.get(info.dataset),
+    task = info.load_task_class()(info, catalog.datasets.get(info.dataset),
                                  modality_fit(catalog.backbone(backbone), info))
     data = task.check_data(root, RunSpec(backbone=backbone, task=task_name, data_root=str(root), protocol="linear"))
     return len(data["train"]), len(data["test"]), int(info.options["batch_size"])

@@ -142,7 +142,7 @@ def build_on_meta(name: str) -> Any:
     from rsbench.backbone import _parameters_on_meta
 
     info = get_catalog().backbone(name)
-    module = info.import_builder()
+    module = info.register_type()
     safe = getattr(module, "_meta_safe", contextlib.nullcontext)  # SkySense: linspace on the CPU
     try:
         with torch.device("meta"), safe():
@@ -189,7 +189,7 @@ def measure_here(name: str, size: int) -> dict[str, Any]:
     from rsbench import get_catalog
 
     info = get_catalog().backbone(name)
-    info.import_builder()
+    info.register_type()
     x = paper_inputs(name, build_on_meta(name), size)
     baseline = _status_kib("VmRSS")
     torch.manual_seed(0)

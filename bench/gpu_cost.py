@@ -70,7 +70,7 @@ def estimate(plans: list[dict[str, Any]], backbone: str, device: str, tiny: bool
 
     catalog = get_catalog()
     info = catalog.backbone(TINY[backbone] if tiny else backbone)
-    info.import_builder()
+    info.register_type()
     rows = [{"backbone": backbone, **p} for p in plans]
     for row in rows:
         row["modalities"] = modality_fit(info, catalog.tasks.get(row["task"]))

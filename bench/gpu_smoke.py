@@ -21,7 +21,7 @@ from typing import Any
 def fixtures(suite: str) -> dict[str, str]:
     """Each task's generated fixture (made on first use, then cached), as ``rsbench suite --smoke``."""
     from rsbench.fixtures import ensure_fixture
-    from rsbench.plugins import get_catalog
+    from rsbench.plugin_host import get_catalog
     from rsbench.suite import load_suite
 
     tasks = get_catalog().tasks

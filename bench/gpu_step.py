@@ -87,7 +87,7 @@ def _build_ours(backbone: str, tiny: bool) -> Any:
     from rsbench import get_catalog
 
     info = get_catalog().backbone(TINY[backbone] if tiny else backbone)
-    info.import_builder()
+    info.register_type()
     cfg = info.config()
     if backbone == "skysense-hr" and tiny:  # the tiny preset's HR encoder alone, like skysense-hr
         cfg = {"type": cfg["type"], "hr": cfg["hr"]}

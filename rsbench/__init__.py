@@ -6,7 +6,7 @@ answer instantly; heavy modules are imported when a run starts.
 
 from rsbench.catalog import BackboneInfo, BackbonePrefix, DatasetInfo, ExecutorInfo, TaskInfo
 from rsbench.hookspecs import hookimpl
-from rsbench.plugins import get_catalog, list_backbones, list_datasets, list_tasks
+from rsbench.plugin_host import get_catalog, list_backbones, list_datasets, list_tasks
 
 __version__ = "0.1.0"
 

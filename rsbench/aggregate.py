@@ -22,7 +22,7 @@ import pandas as pd
 
 from rsbench import leaderboard
 from rsbench.errors import RsbenchError
-from rsbench.plugins import get_catalog
+from rsbench.plugin_host import get_catalog
 
 #: What a row measured. Rows that differ in any of these are different evaluations (``card``: the
 #: version of the task's protocol card, which fixes the recipe, evaluation split and metric variant).

@@ -35,13 +35,14 @@ def load_object(path: str) -> Any:
 class BackboneInfo:
     """A backbone preset: ``mm_type`` + ``kwargs`` is the mmengine ``MODELS`` config.
 
-    ``builder`` is the module path whose import registers ``mm_type`` into the root registry.
+    ``module`` is the module whose import registers ``mm_type`` into mmengine's root ``MODELS``
+    (:meth:`register_type` imports it).
     ``params`` is declared so ``rsbench info`` is instant; a test checks it against a count on
     the meta device.
     """
 
     name: str
-    builder: str
+    module: str
     mm_type: str
     modalities: Mapping[str, tuple[str, ...]]
     out_channels: tuple[int, ...]
@@ -67,8 +68,9 @@ class BackboneInfo:
         """The mmengine model config of this preset (``type`` plus keyword arguments)."""
         return {"type": self.mm_type, **dict(self.kwargs), **overrides}
 
-    def import_builder(self) -> Any:
-        return load_object(self.builder)
+    def register_type(self) -> Any:
+        """Import :attr:`module`, registering ``mm_type``; returns the module."""
+        return load_object(self.module)
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ class TaskInfo:
     title: str
     family: str
     dataset: str
-    builder: str  # "pkg.mod:Class" implementing rsbench.task.Task
+    task_class: str  # "pkg.mod:Class" implementing rsbench.task.Task
     metric: str
     metric_definition: str
     modalities: Mapping[str, tuple[str, ...]]
@@ -138,8 +140,9 @@ class TaskInfo:
     #: every fine-tuning setting with its source; empty when the task has none yet.
     card: str = ""
 
-    def import_builder(self) -> Any:
-        return load_object(self.builder)
+    def load_task_class(self) -> Any:
+        """The :class:`rsbench.task.Task` subclass named by :attr:`task_class`."""
+        return load_object(self.task_class)
 
     def provided_modalities(self, options: Mapping[str, Any] | None = None) -> dict[str, tuple[str, ...]]:
         """The modalities (and bands) the task provides under ``options``."""
@@ -154,15 +157,16 @@ class TaskInfo:
 @dataclass(frozen=True)
 class ExecutorInfo:
     name: str
-    builder: str
+    executor_class: str
     description: str = ""
 
 
 T = TypeVar("T", BackboneInfo, BackbonePrefix, DatasetInfo, TaskInfo, ExecutorInfo)
 
 
-class Registry(Generic[T]):
-    """A name -> record map that remembers which plugin registered each name."""
+class NameRegistry(Generic[T]):
+    """A name -> record map that remembers which plugin registered each name (rsbench's catalog;
+    not mmengine's ``Registry``, which builds modules from configs)."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -199,13 +203,13 @@ class Registry(Generic[T]):
 
 @dataclass
 class Catalog:
-    backbones: Registry[BackboneInfo] = field(default_factory=lambda: Registry("backbone"))
-    backbone_prefixes: Registry[BackbonePrefix] = field(
-        default_factory=lambda: Registry("backbone prefix")
+    backbones: NameRegistry[BackboneInfo] = field(default_factory=lambda: NameRegistry("backbone"))
+    backbone_prefixes: NameRegistry[BackbonePrefix] = field(
+        default_factory=lambda: NameRegistry("backbone prefix")
     )
-    datasets: Registry[DatasetInfo] = field(default_factory=lambda: Registry("dataset"))
-    tasks: Registry[TaskInfo] = field(default_factory=lambda: Registry("task"))
-    executors: Registry[ExecutorInfo] = field(default_factory=lambda: Registry("executor"))
+    datasets: NameRegistry[DatasetInfo] = field(default_factory=lambda: NameRegistry("dataset"))
+    tasks: NameRegistry[TaskInfo] = field(default_factory=lambda: NameRegistry("task"))
+    executors: NameRegistry[ExecutorInfo] = field(default_factory=lambda: NameRegistry("executor"))
 
     def backbone(self, name: str) -> BackboneInfo:
         """Look up a backbone by name, or through its prefix family (``timm:<model>``)."""

@@ -21,7 +21,7 @@ from rich.table import Table
 
 from rsbench import __version__
 from rsbench.errors import RsbenchError
-from rsbench.plugins import get_catalog, get_host
+from rsbench.plugin_host import get_catalog, get_host
 from rsbench.spec import parse_checkpoints, parse_options
 
 console = Console()
@@ -370,7 +370,7 @@ def info(kind: str, name: str, count: bool, as_json: bool) -> None:
         if count:
             from rsbench.backbone import count_parameters
 
-            record.import_builder()
+            record.register_type()
             data["params_counted"] = count_parameters(record.config())
     elif kind == "task":
         from rsbench.protocol_card import as_dict, task_card
@@ -397,7 +397,7 @@ def info(kind: str, name: str, count: bool, as_json: bool) -> None:
     table.add_column("field", style="bold")
     table.add_column("value")
     for key, value in data.items():
-        if key in ("builder", "checker", "fixture", "resolver", "kwargs", "protocol_card", "card"):
+        if key in ("module", "task_class", "checker", "fixture", "resolver", "kwargs", "protocol_card", "card"):
             continue
         text = ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
         if isinstance(value, dict):

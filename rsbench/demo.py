@@ -15,7 +15,7 @@ from rich.table import Table
 
 from rsbench.aggregate import summarize, write_tables
 from rsbench.fixtures import cache_dir, ensure_fixture
-from rsbench.plugins import get_catalog
+from rsbench.plugin_host import get_catalog
 from rsbench.suite import expand, load_suite
 from rsbench.suite_run import run_suite
 

@@ -235,7 +235,7 @@ def _devices() -> dict[str, Any]:
 
 
 def _datasets(data_dir: Path | None) -> list[dict[str, Any]]:
-    from rsbench.plugins import get_host
+    from rsbench.plugin_host import get_host
 
     catalog = get_host().catalog
     found = []
@@ -259,7 +259,7 @@ def _datasets(data_dir: Path | None) -> list[dict[str, Any]]:
 def diagnose(data_dir: Path | None) -> dict[str, Any]:
     """Everything ``rsbench doctor`` shows. Unhealthy when the ops fail on the CPU, a pinned
     package is missing, or a GPU is visible that mmcv's ops have no working kernels for."""
-    from rsbench.plugins import get_host
+    from rsbench.plugin_host import get_host
     from rsbench.provenance import package_versions
 
     host = get_host()

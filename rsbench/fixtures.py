@@ -26,7 +26,7 @@ def cache_dir() -> Path:
 
 def ensure_fixture(task: str, seed: int = 0) -> Path:
     """The cached fixture of ``task``'s dataset, generated on first use."""
-    from rsbench.plugins import get_catalog
+    from rsbench.plugin_host import get_catalog
 
     catalog = get_catalog()
     dataset = catalog.datasets.get(catalog.tasks.get(task).dataset)

@@ -16,7 +16,7 @@ A minimal plugin module::
 
     @hookimpl
     def rsbench_register_backbones(register):
-        register(BackboneInfo(name="my-net", builder="my_pkg.net:MyNet", ...))
+        register(BackboneInfo(name="my-net", module="my_pkg.net", mm_type="MyNet", ...))
 
 and in its ``pyproject.toml``::
 

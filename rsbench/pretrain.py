@@ -200,12 +200,12 @@ class PretrainObjective(nn.Module, ABC):
 def load_objective_class(info: BackboneInfo) -> type[PretrainObjective]:
     """The objective class a backbone declares; a clear error for one that declares none."""
     if not info.pretrainer:
-        from rsbench.plugins import get_catalog
+        from rsbench.plugin_host import get_catalog
 
         able = [b.name for b in get_catalog().backbones if b.pretrainer]
         raise RsbenchError(f"backbone {info.name!r} declares no pretraining objective (BackboneInfo.pretrainer); "
                            f"backbones with one: {', '.join(able) or '(none)'}")
-    info.import_builder()  # registers the backbone type
+    info.register_type()  # registers the backbone type
     cls = load_object(info.pretrainer)
     if not (isinstance(cls, type) and issubclass(cls, PretrainObjective)):
         raise RsbenchError(f"backbone {info.name!r}: pretrainer {info.pretrainer!r} is not a PretrainObjective class")
@@ -376,7 +376,7 @@ def restore(objective: PretrainObjective, optimizer: torch.optim.Optimizer, stat
 def run_pretraining(settings: PretrainSettings, show_progress: bool = True,
                     write_fixture: bool = False) -> PretrainResult:
     """Pretrain ``settings.model`` with its declared objective (see the module docstring)."""
-    from rsbench.plugins import get_catalog
+    from rsbench.plugin_host import get_catalog
     from rsbench.progress import make_progress
 
     settings.validate()

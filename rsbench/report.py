@@ -127,7 +127,7 @@ def _options(options: str) -> dict[str, Any]:
 
 
 def _higher_is_better(task: str) -> bool:
-    from rsbench.plugins import get_catalog
+    from rsbench.plugin_host import get_catalog
 
     tasks = get_catalog().tasks
     return tasks.get(task).higher_is_better if task in tasks else True

@@ -25,7 +25,7 @@ from rsbench.checkpoint import sha256_file
 from rsbench.devices import check_device, device_name
 from rsbench.errors import CheckpointError, DataLayoutError, RsbenchError, SpecError
 from rsbench.fixtures import is_fixture
-from rsbench.plugins import get_catalog
+from rsbench.plugin_host import get_catalog
 from rsbench.protocol_card import applied, task_card
 from rsbench.provenance import git_sha, package_versions, peak_memory_mb
 from rsbench.run_config import FinalConfig, finalise, run_key
@@ -168,7 +168,7 @@ def run_evaluation(
     spec.validate(task_info.splits, dict(task_info.options))
     spec = spec.resolved(dict(task_info.options), task_info.default_split)  # options merged once, here
     check_device(spec.device, spec.nproc)
-    if spec.device == "cuda" and getattr(task_info.import_builder(), "needs_mmcv_ops", False):
+    if spec.device == "cuda" and getattr(task_info.load_task_class(), "needs_mmcv_ops", False):
         from rsbench.doctor import cuda_ops_status
 
         ok, why = cuda_ops_status()
@@ -251,7 +251,7 @@ class Prepared:
 def prepare(spec: RunSpec, run: RunRecord, fits: Sequence[str], root: Path, work_dir: Path) -> Prepared:
     """Check the data and build the final config of the resolved ``spec``; fills the row's
     config hash and the task's own fields."""
-    task: Task = run.task_info.import_builder()(run.task_info, run.dataset, list(fits))
+    task: Task = run.task_info.load_task_class()(run.task_info, run.dataset, list(fits))
     data = task.check_data(root, spec)
     # Sizes that depend on the images (a resize capped at their native size): a failed row if broken.
     run.row["input_size"] = input_rules.check(run.backbone, run.task_info, spec.options, fits, data=data).row_value()
@@ -302,7 +302,7 @@ def execute(cfg: dict[str, Any], imports: Sequence[str], run: RunRecord, work_di
     feature_cache.register()
     importlib.import_module("rsbench.compute_options")  # registers its hooks
     importlib.import_module("rsbench.loops")  # RSBTestLoop
-    backbone.import_builder()
+    backbone.register_type()
     for module in imports:  # the task's: they register its components
         importlib.import_module(module)
 

@@ -42,7 +42,7 @@ PredictionReader = Callable[[Any], None]
 def external_backbone(name: str, task: TaskInfo) -> BackboneInfo:
     """The stand-in backbone of an external model: it takes every band the task provides."""
     return BackboneInfo(
-        name=EXTERNAL_PREFIX + name, builder="", mm_type="ExternalPredictions",
+        name=EXTERNAL_PREFIX + name, module="", mm_type="ExternalPredictions",
         modalities={m: tuple(b) for m, b in task.modalities.items()},
         out_channels=(64, 128, 256, 512), out_strides=(4, 8, 16, 32), pooled_channels=512, params=0,
         family="external", description="predictions made outside rsbench",
@@ -113,7 +113,7 @@ def score_predictions(task: str, data_root: str | Path, predictions: str | Path,
     """Score ``predictions`` on ``task``'s split and append one leaderboard row
     (``backbone=external:NAME``, ``protocol=external``). Returns the row and whether an
     identical ok row (same predictions bytes) was reused."""
-    from rsbench.plugins import get_catalog
+    from rsbench.plugin_host import get_catalog
     from rsbench.runner import RunRecord, prepare
     from rsbench.spec import RunSpec
 

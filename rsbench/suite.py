@@ -114,7 +114,7 @@ def expand(
 
 def _smoke(task: str) -> tuple[int | None, dict[str, Any]]:
     """A task's smoke-run length and options (none for a task no plugin registered)."""
-    from rsbench.plugins import get_catalog
+    from rsbench.plugin_host import get_catalog
 
     tasks = get_catalog().tasks
     if task not in tasks:

@@ -13,7 +13,7 @@ from rich.console import Console
 from rsbench import leaderboard
 from rsbench.catalog import load_object
 from rsbench.errors import UnknownNameError
-from rsbench.plugins import get_catalog
+from rsbench.plugin_host import get_catalog
 from rsbench.runner import LEADERBOARD
 from rsbench.spec import RunSpec
 
@@ -41,7 +41,7 @@ def run_suite(specs: Sequence[RunSpec], executor: str = "local", results_dir: Pa
             counts["skipped"] += 1
 
     info = catalog.executors.get(executor)
-    runner = load_object(info.builder)(jobs=jobs, address=address, results_dir=results_dir, force=force)
+    runner = load_object(info.executor_class)(jobs=jobs, address=address, results_dir=results_dir, force=force)
     columns = (TextColumn("[bold]suite"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
         bar = progress.add_task("suite", total=len(runnable))

@@ -17,7 +17,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def aid_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from rsbench.plugins import get_catalog
+    from rsbench.plugin_host import get_catalog
 
     root = tmp_path_factory.mktemp("aid")
     get_catalog().datasets.get("aid").write_fixture(root, seed=0)
@@ -27,14 +27,14 @@ def aid_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def fresh_host(monkeypatch: pytest.MonkeyPatch):
     """Reload plugins under the test's environment and restore the normal host afterwards."""
-    from rsbench import plugins
+    from rsbench import plugin_host
 
     def load():
-        return plugins.get_host(reload=True)
+        return plugin_host.get_host(reload=True)
 
     yield load
     monkeypatch.undo()
-    plugins.get_host(reload=True)
+    plugin_host.get_host(reload=True)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def one_torch_thread():
 @pytest.fixture(scope="session")
 def dataset_root(tmp_path_factory: pytest.TempPathFactory):
     """``dataset_root(name)``: the fixture of a registered dataset, written once per session."""
-    from rsbench.plugins import get_catalog
+    from rsbench.plugin_host import get_catalog
 
     roots: dict[str, Path] = {}
 

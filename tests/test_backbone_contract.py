@@ -8,7 +8,7 @@ import torch
 
 from rsbench.backbone import RSBackbone, count_parameters
 from rsbench.errors import CheckpointError
-from rsbench.plugins import get_catalog, list_backbones
+from rsbench.plugin_host import get_catalog, list_backbones
 
 BACKBONES = list_backbones()
 #: Built for real (forward on the CPU): everything small enough; paper sizes are only counted.
@@ -19,7 +19,7 @@ def _build(name: str, **overrides):
     from mmengine.registry import MODELS
 
     info = get_catalog().backbone(name)
-    info.import_builder()
+    info.register_type()
     torch.manual_seed(0)
     return info, MODELS.build(info.config(**overrides))
 
@@ -27,7 +27,7 @@ def _build(name: str, **overrides):
 @pytest.mark.parametrize("name", BACKBONES)
 def test_declared_parameter_count_is_exact(name):
     info = get_catalog().backbone(name)
-    info.import_builder()
+    info.register_type()
     assert count_parameters(info.config()) == info.params
 
 

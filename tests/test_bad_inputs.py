@@ -14,7 +14,7 @@ from PIL import Image
 
 from rsbench import raster
 from rsbench.errors import DataLayoutError
-from rsbench.plugins import get_catalog
+from rsbench.plugin_host import get_catalog
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from rsbench.errors import DataLayoutError
-from rsbench.plugins import get_catalog
+from rsbench.plugin_host import get_catalog
 from rsbench_change import dfc25, levir_cd, oscd, whu_cd
 
 
@@ -185,7 +185,7 @@ def _plan(task_name: str, backbone_name: str, root: Path, **options):
 
     catalog = get_catalog()
     info, backbone = catalog.tasks.get(task_name), catalog.backbone(backbone_name)
-    task = info.import_builder()(info, catalog.datasets.get(info.dataset), modality_fit(backbone, info))
+    task = info.load_task_class()(info, catalog.datasets.get(info.dataset), modality_fit(backbone, info))
     spec = RunSpec(backbone=backbone_name, task=task_name, data_root=str(root), options=options)
     data = task.check_data(root, spec)
     return task, task.plan(spec, backbone, data), data
@@ -216,7 +216,7 @@ def test_unlabelled_splits_point_to_submission(roots):
 
     catalog = get_catalog()
     info = catalog.tasks.get("dfc25-t2")
-    task = info.import_builder()(info, catalog.datasets.get("dfc25-t2"), ("hr",))
+    task = info.load_task_class()(info, catalog.datasets.get("dfc25-t2"), ("hr",))
     with pytest.raises(DataLayoutError, match="has no targets; use --split submission"):
         task.check_data(roots["dfc25-t2"], RunSpec(backbone="resnet50-tiny", task="dfc25-t2", split="val"))
     data = task.check_data(roots["dfc25-t2"], RunSpec(backbone="resnet50-tiny", task="dfc25-t2", split="submission"))

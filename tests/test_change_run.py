@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rsbench.plugins import get_catalog
+from rsbench.plugin_host import get_catalog
 from rsbench.runner import run_evaluation
 from rsbench.spec import RunSpec
 from rsbench_change.io import read_raster

@@ -151,7 +151,7 @@ def test_dynamicearthnet_needs_only_the_modalities_read(tmp_path: Path) -> None:
 
 def test_catalog_declares_the_recipes() -> None:
     """Every dataset with a recipe here declares it, and the checker and fixture the round trips used."""
-    from rsbench.plugins import get_catalog
+    from rsbench.plugin_host import get_catalog
 
     catalog = get_catalog()
     declared = {n: catalog.datasets.get(n) for n in RECIPES if n in catalog.datasets}

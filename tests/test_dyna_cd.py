@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from rsbench.errors import DataLayoutError
-from rsbench.plugins import get_catalog
+from rsbench.plugin_host import get_catalog
 from rsbench.runner import run_evaluation
 from rsbench.spec import RunSpec
 from rsbench_change import dyna_cd
@@ -108,7 +108,7 @@ def _native_config(fixture_root: Path, work: Path) -> tuple[dict, dict]:
 
     catalog = get_catalog()
     info, backbone = catalog.tasks.get("dyna-s2-cd"), catalog.backbone("skysense-tiny")
-    task = info.import_builder()(info, catalog.datasets.get(info.dataset), modality_fit(backbone, info))
+    task = info.load_task_class()(info, catalog.datasets.get(info.dataset), modality_fit(backbone, info))
     spec = RunSpec(backbone="skysense-tiny", task="dyna-s2-cd", data_root=str(fixture_root),
                    options=dict(temporal="native"))
     data = task.check_data(fixture_root, spec)

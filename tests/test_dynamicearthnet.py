@@ -17,7 +17,7 @@ from PIL import Image
 
 from rsbench import leaderboard
 from rsbench.errors import DataLayoutError, SpecError
-from rsbench.plugins import get_catalog
+from rsbench.plugin_host import get_catalog
 from rsbench.runner import run_evaluation
 from rsbench.spec import RunSpec
 from rsbench_segmentation import dynamicearthnet as den
@@ -40,7 +40,7 @@ def copy(root: Path, tmp_path: Path) -> Path:
 def _task(name: str, modalities: list[str]) -> Any:
     catalog = get_catalog()
     info = catalog.tasks.get(name)
-    return info.import_builder()(info, catalog.datasets.get(name), modalities)
+    return info.load_task_class()(info, catalog.datasets.get(name), modalities)
 
 
 def test_three_tasks_are_registered_with_the_modalities_they_provide():

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from rsbench import feature_cache
-from rsbench.plugins import get_catalog
+from rsbench.plugin_host import get_catalog
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -58,7 +58,7 @@ def test_hits_skip_the_backbone_and_return_what_it_computed(tmp_path: Path, dtyp
     from mmengine.registry import MODELS
 
     info = get_catalog().backbone("resnet50-tiny")
-    info.import_builder()
+    info.register_type()
     feature_cache.register()
     cfg, _ = feature_cache.plan(_cfg(), "linear", True, root=tmp_path, dtype=dtype)
     model = MODELS.build(cfg["model"]["backbone"])

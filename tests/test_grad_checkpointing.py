@@ -13,7 +13,7 @@ from torch import nn
 
 from rsbench.backbone import RSBackbone, build_on_meta
 from rsbench.errors import RsbenchError
-from rsbench.plugins import get_catalog, list_backbones
+from rsbench.plugin_host import get_catalog, list_backbones
 
 #: timm backbones through the ``timm:`` prefix: one per block layout (Sequential stages,
 #: ``blocks`` containers in stages, a ViT behind timm's FeatureGetterNet) -> build overrides.
@@ -35,7 +35,7 @@ def _one_thread(one_torch_thread):
 
 def _build(name: str) -> tuple[RSBackbone, int]:
     info = get_catalog().backbone(name)
-    info.import_builder()
+    info.register_type()
     overrides = TIMM.get(name, {})
     torch.manual_seed(0)
     model = MODELS.build(info.config(**overrides))
@@ -137,7 +137,7 @@ def test_a_deep_copy_recomputes_its_own_blocks():
 def test_paper_size_block_counts(name):
     """Counted on the meta device: nothing of the (up to 2B) parameters is allocated."""
     info = get_catalog().backbone(name)
-    info.import_builder()
+    info.register_type()
     assert build_on_meta(info.config()).set_grad_checkpointing(True) == PAPER_BLOCKS[name]
 
 
@@ -148,7 +148,7 @@ def test_a_backbone_without_blocks_is_named():
     with pytest.raises(RsbenchError, match="Blockless names no blocks"):
         Blockless().set_grad_checkpointing(True)
     info = get_catalog().backbone("timm:vgg11")
-    info.import_builder()
+    info.register_type()
     with pytest.raises(RsbenchError, match="timm:vgg11: no repeated blocks"):
         build_on_meta(info.config()).set_grad_checkpointing(True)
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from rsbench.errors import DataLayoutError
-from rsbench.plugins import get_catalog
+from rsbench.plugin_host import get_catalog
 from rsbench.runner import run_evaluation
 from rsbench.spec import RunSpec
 from rsbench_classification import ben_mm, ben_s2, fmow_s2, resisc45

@@ -13,7 +13,7 @@ import pytest
 
 from rsbench import hookimpl, input_rules
 from rsbench.errors import SpecError
-from rsbench.plugins import get_catalog
+from rsbench.plugin_host import get_catalog
 
 CATALOG = get_catalog()
 PAIRS = [(b.name, t.name) for b in CATALOG.backbones for t in CATALOG.tasks]
@@ -165,7 +165,7 @@ def test_the_scene_config_of_paper_size_skysense_resizes_aid_to_256(aid_root, tm
     from rsbench.spec import RunSpec
 
     task_info = CATALOG.tasks.get("aid")
-    task = task_info.import_builder()(task_info, CATALOG.datasets.get("aid"), ["hr"])
+    task = task_info.load_task_class()(task_info, CATALOG.datasets.get("aid"), ["hr"])
     spec = RunSpec(backbone="skysense", task="aid", data_root=str(aid_root))
     data = task.check_data(aid_root, spec)
     assert data["img_size"] == 64  # the fixture's native size
@@ -191,7 +191,7 @@ def _forward(name: str, size: int) -> None:
     from mmengine.registry import MODELS
 
     info = CATALOG.backbone(name)
-    info.import_builder()
+    info.register_type()
     first = next(iter(info.modalities))
     device = torch.device("meta") if info.params > 120_000_000 else contextlib.nullcontext()
     with device, torch.no_grad():
@@ -240,7 +240,7 @@ def test_a_preset_whose_minimum_is_above_the_fixture_runs_aid_at_the_adapted_siz
 
     monkeypatch.setenv("RSBENCH_PLUGINS", __name__)
     info = fresh_host().catalog.backbone(WIDE_WINDOW)
-    info.import_builder()
+    info.register_type()
     model = MODELS.build(info.config()).eval()
     with torch.no_grad():
         assert model(torch.zeros(1, 3, 128, 128))[-1].shape[-1] == 4

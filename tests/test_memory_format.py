@@ -8,13 +8,13 @@ import torch
 from mmengine.registry import MODELS
 
 from rsbench.errors import SpecError
-from rsbench.plugins import get_catalog
+from rsbench.plugin_host import get_catalog
 from rsbench.spec import RunSpec
 
 
 def _build(name: str):
     info = get_catalog().backbone(name)
-    info.import_builder()
+    info.register_type()
     torch.manual_seed(0)
     model = MODELS.build(info.config())
     model.init_weights()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rsbench.plugins import get_host
+from rsbench.plugin_host import get_host
 
 REPO = Path(__file__).resolve().parent.parent
 ENTRY_POINTS = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]["rsbench"]
@@ -78,7 +78,7 @@ def test_blocking_one_plugin_leaves_the_others_tasks(blocked, monkeypatch):
                 assert task.name not in catalog.tasks
                 continue
             kept = catalog.tasks.get(task.name)  # listed
-            kept.import_builder()  # its task class imports
+            kept.load_task_class()  # its task class imports
             assert kept.dataset in catalog.datasets, f"{task.name}: dataset {kept.dataset} gone with {blocked}"
     finally:
         monkeypatch.delenv("RSBENCH_BLOCK_PLUGINS")

@@ -6,7 +6,7 @@ import pytest
 
 from rsbench.catalog import BackboneInfo, Catalog
 from rsbench.errors import DuplicateNameError, UnknownNameError
-from rsbench.plugins import get_host
+from rsbench.plugin_host import get_host
 
 BUILT_IN = {"executors", "baselines", "classification", "skysense", "mars", "segmentation", "detection",
             "change", "crossmodal"}
@@ -62,7 +62,7 @@ def test_autoload_can_be_disabled_and_plugins_blocked(fresh_host, monkeypatch):
 
 def test_duplicate_names_are_refused_with_both_owners():
     catalog = Catalog()
-    info = BackboneInfo(name="x", builder="m", mm_type="T", modalities={"hr": ("R",)}, out_channels=(1,),
+    info = BackboneInfo(name="x", module="m", mm_type="T", modalities={"hr": ("R",)}, out_channels=(1,),
                         out_strides=(1,), pooled_channels=1, params=1)
     catalog.backbones.add(info, "first")
     with pytest.raises(DuplicateNameError, match="'second'.*already registered by plugin 'first'"):

@@ -20,7 +20,7 @@ from mmengine.registry import MODELS
 from rsbench import leaderboard
 from rsbench.checkpoint import read_state_dict
 from rsbench.errors import DataLayoutError, RsbenchError
-from rsbench.plugins import get_catalog
+from rsbench.plugin_host import get_catalog
 from rsbench.pretrain import (PretrainSettings, batch_indices, cosine_lr, cosine_momentum, ema_update, info_nce,
                               load_objective_class, run_pretraining)
 from rsbench.pretrain_cli import pretrain as pretrain_command

@@ -11,7 +11,7 @@ import pytest
 
 from rsbench import protocol_card as pc
 from rsbench.catalog import load_object
-from rsbench.plugins import get_catalog
+from rsbench.plugin_host import get_catalog
 from rsbench.spec import RunSpec
 
 #: The ``TaskInfo.card`` each task declares.
@@ -141,7 +141,7 @@ def build(task: str, backbone: str, root: Path, work: Path, **spec_kw: Any) -> t
     info_b = catalog.backbone(backbone)
     spec = RunSpec(backbone=backbone, task=task, data_root=str(root), **spec_kw)
     spec = spec.resolved(dict(info.options), info.default_split)
-    t = info.import_builder()(info, catalog.datasets.get(info.dataset), modality_fit(info_b, info, spec.options))
+    t = info.load_task_class()(info, catalog.datasets.get(info.dataset), modality_fit(info_b, info, spec.options))
     data = t.check_data(Path(root), spec)
     work.mkdir(parents=True, exist_ok=True)
     cfg = t.build_config(spec, info_b, data, work)
@@ -242,7 +242,7 @@ def _optimizer_groups(backbone_name: str, **extra: Any) -> dict[str, float]:
 
     catalog = get_catalog()
     info = catalog.backbone(backbone_name)
-    info.import_builder()
+    info.register_type()
 
     class Net(torch.nn.Module):
         def __init__(self) -> None:

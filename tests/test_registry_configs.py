@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rsbench.plugins import get_catalog, list_tasks
+from rsbench.plugin_host import get_catalog, list_tasks
 from rsbench.runner import RunRecord, modality_fit, prepare
 from rsbench.spec import RunSpec
 

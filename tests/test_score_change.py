@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from rsbench.errors import PredictionError
-from rsbench.plugins import get_catalog
+from rsbench.plugin_host import get_catalog
 from rsbench.runner import run_evaluation
 from rsbench.scoring import score_predictions
 from rsbench.spec import RunSpec
@@ -49,7 +49,7 @@ def tests(roots) -> dict[str, list[dict]]:
     out = {}
     for t, root in roots.items():
         info = catalog.tasks.get(t)
-        task = info.import_builder()(info, catalog.datasets.get(info.dataset), list(info.modalities))
+        task = info.load_task_class()(info, catalog.datasets.get(info.dataset), list(info.modalities))
         out[t] = task.check_data(root, RunSpec(backbone="external:x", task=t, data_root=str(root)))["test"]
     return out
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from rsbench.errors import PredictionError
-from rsbench.plugins import get_catalog
+from rsbench.plugin_host import get_catalog
 from rsbench.runner import run_evaluation
 from rsbench.scoring import score_predictions
 from rsbench.spec import RunSpec
@@ -49,7 +49,7 @@ def truth(roots) -> dict[str, tuple[list[str], list[list[int]], list[str]]]:
     out = {}
     for t, root in roots.items():
         info = catalog.tasks.get(t)
-        task = info.import_builder()(info, catalog.datasets.get(info.dataset), list(info.modalities))
+        task = info.load_task_class()(info, catalog.datasets.get(info.dataset), list(info.modalities))
         data = task.check_data(root, RunSpec(backbone="external:x", task=t, data_root=str(root)))
         labels = [[y] for _, y in data["test"]] if t in ("aid", "resisc45") else [s["gt_label"] for s in data["test"]]
         out[t] = task.sample_ids(data), labels, list(data["classes"])

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from rsbench.errors import PredictionError
-from rsbench.plugins import get_catalog
+from rsbench.plugin_host import get_catalog
 from rsbench.runner import run_evaluation
 from rsbench.scoring import score_predictions
 from rsbench.spec import RunSpec

@@ -12,7 +12,7 @@ from PIL import Image
 
 from rsbench import leaderboard
 from rsbench.errors import PredictionError
-from rsbench.plugins import get_catalog
+from rsbench.plugin_host import get_catalog
 from rsbench.scoring import score_predictions
 from rsbench.spec import RunSpec
 from test_segmentation import seg_roots  # noqa: F401  (the session-scoped fixture datasets)
@@ -21,7 +21,7 @@ from test_segmentation import seg_roots  # noqa: F401  (the session-scoped fixtu
 def _task(name: str):
     catalog = get_catalog()
     info = catalog.tasks.get(name)
-    return info, info.import_builder()(info, catalog.datasets.get(info.dataset), list(info.modalities))
+    return info, info.load_task_class()(info, catalog.datasets.get(info.dataset), list(info.modalities))
 
 
 def write_predictions(task: str, root: Path, out: Path, mode: str, seed: int = 0) -> Path:

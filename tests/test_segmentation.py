@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from rsbench.errors import DataLayoutError, SpecError
-from rsbench.plugins import get_catalog
+from rsbench.plugin_host import get_catalog
 from rsbench.spec import RunSpec
 from rsbench_segmentation import common, deepglobe_road, earthmiss, isaid, potsdam
 
@@ -132,12 +132,12 @@ def test_earthmiss_splits_by_city_and_maps_raw_zero_to_ignore(seg_roots, tmp_pat
 def test_missing_modality_option_decides_what_is_fed(seg_roots):
     catalog = get_catalog()
     info = catalog.tasks.get("earthmiss")
-    task = info.import_builder()(info, catalog.datasets.get("earthmiss"), ["hr", "sar"])
+    task = info.load_task_class()(info, catalog.datasets.get("earthmiss"), ["hr", "sar"])
     root = seg_roots["earthmiss"]
     assert task.check_data(root, RunSpec("mars-tiny", "earthmiss"))["fed"] == ["hr"]  # default: SAR missing
     assert task.fed_modalities({"missing_modality": "hr"}) == ("sar",)
     assert task.fed_modalities({"missing_modality": "none"}) == ("hr", "sar")
-    hr_only = info.import_builder()(info, catalog.datasets.get("earthmiss"), ["hr"])
+    hr_only = info.load_task_class()(info, catalog.datasets.get("earthmiss"), ["hr"])
     with pytest.raises(SpecError, match="missing_modality=hr leaves this backbone no modality"):
         hr_only.fed_modalities({"missing_modality": "hr"})
     with pytest.raises(SpecError, match="missing_modality=s2: expected none or one of hr, sar"):

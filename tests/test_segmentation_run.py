@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from rsbench import leaderboard
-from rsbench.plugins import get_catalog
+from rsbench.plugin_host import get_catalog
 from rsbench.runner import run_evaluation
 from rsbench.spec import RunSpec
 from test_segmentation import seg_roots  # noqa: F401  (the session-scoped fixture datasets)
@@ -56,7 +56,7 @@ def recompute(task: str, spec: RunSpec) -> float:
 
     catalog = get_catalog()
     info = catalog.tasks.get(task)
-    module = info.import_builder()(info, catalog.datasets.get(task)).module
+    module = info.load_task_class()(info, catalog.datasets.get(task)).module
     work = Path(spec.work_dir)
     areas = []
     for sample in json.loads((work / "splits" / "test.json").read_text()):

@@ -40,10 +40,10 @@ def test_round_trip_and_unknown_fields():
 
 def test_an_option_can_add_a_modality_and_the_runner_fits_backbones_to_it():
     from rsbench.catalog import TaskInfo
-    from rsbench.plugins import get_catalog
+    from rsbench.plugin_host import get_catalog
     from rsbench.runner import modality_fit
 
-    info = TaskInfo(name="t", title="t", family="detection", dataset="d", builder="x:y", metric="mAP",
+    info = TaskInfo(name="t", title="t", family="detection", dataset="d", task_class="x:y", metric="mAP",
                     metric_definition="", modalities={"sar": ("SAR",)}, options={"sar_as_rgb": False},
                     option_modalities={"sar_as_rgb": {"hr": ("R", "G", "B")}})
     rgb = get_catalog().backbone("resnet50-tiny")

@@ -103,7 +103,7 @@ def test_sigkill_mid_suite_then_rerun_loses_and_duplicates_no_row(aid_root, tmp_
 
 @pytest.mark.parametrize("task", __import__("rsbench").list_tasks())
 def test_every_tasks_smoke_settings_are_options_it_takes(task):
-    from rsbench.plugins import get_catalog
+    from rsbench.plugin_host import get_catalog
 
     info = get_catalog().tasks.get(task)
     assert set(info.smoke_options) <= set(info.options), sorted(set(info.smoke_options) - set(info.options))

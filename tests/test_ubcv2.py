@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from rsbench.errors import DataLayoutError
-from rsbench.plugins import get_catalog
+from rsbench.plugin_host import get_catalog
 from rsbench.runner import run_evaluation
 from rsbench.spec import RunSpec
 from rsbench_detection import ubcv2

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from rsbench.errors import DataLayoutError, PredictionError, SpecError
-from rsbench.plugins import get_catalog
+from rsbench.plugin_host import get_catalog
 from rsbench.runner import run_evaluation
 from rsbench.scoring import score_predictions
 from rsbench.spec import RunSpec
@@ -45,7 +45,7 @@ def _copy(base: Path, tmp: Path) -> Path:
 def _check_task(root: Path, split: str | None = None, **options):
     catalog = get_catalog()
     info = catalog.tasks.get("whu-cd")
-    task = info.import_builder()(info, catalog.datasets.get("whu-cd"), list(info.modalities))
+    task = info.load_task_class()(info, catalog.datasets.get("whu-cd"), list(info.modalities))
     spec = RunSpec(backbone="resnet50-tiny", task="whu-cd", data_root=str(root), split=split,
                    options=dict(tile=TILE, **options))
     return task.check_data(root, spec)

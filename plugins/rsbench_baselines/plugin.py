@@ -16,7 +16,7 @@ def _mmpretrain(name: str, net: dict, channels: tuple[int, ...], strides: tuple[
     the size their maps tile exactly: the deepest stride (ViT: the patch)."""
     return BackboneInfo(
         name=name,
-        builder=BUILDER,
+        module=BUILDER,
         mm_type=TYPE,
         kwargs=dict(net=net, modalities=RGB, out_channels=channels, out_strides=strides),
         modalities=RGB,

@@ -94,7 +94,7 @@ def describe(name: str) -> BackboneInfo:
     rule, test_size, min_size = _input_rule(model_name, strides)
     return BackboneInfo(
         name=name,
-        builder=BUILDER,
+        module=BUILDER,
         mm_type=TYPE,
         kwargs=dict(model_name=model_name, modalities=RGB),
         modalities=RGB,

@@ -71,7 +71,7 @@ def rsbench_register_tasks(register):
     register(TaskInfo(
         name="levir-cd", title="LEVIR-CD binary change detection", family="change", dataset="levir-cd",
         card="rsbench_change.cards:LEVIR_CD",
-        builder=BUILDER, metric="F1 (change)",
+        task_class=BUILDER, metric="F1 (change)",
         metric_definition="F1 of the change class (2PR/(P+R), pixels 255 in label/), " + SCORE
                           + "; test split 128 images, full images or eval_crop windows (option)",
         modalities={"hr": RGB}, splits=("test", "val"), default_split="test",
@@ -81,7 +81,7 @@ def rsbench_register_tasks(register):
     register(TaskInfo(
         name="whu-cd", title="WHU-CD building change detection", family="change", dataset="whu-cd",
         card="rsbench_change.cards:WHU_CD",
-        builder=BUILDER, metric="IoU (change)",
+        task_class=BUILDER, metric="IoU (change)",
         metric_definition="IoU of the change class (TP/(TP+FP+FN)); F1 of the change class also in "
                           "metrics.json (Fscore.changed); " + SCORE
                           + "; split protocol (option split_protocol, recorded in the row's adapter): 'repack' = "
@@ -99,7 +99,7 @@ def rsbench_register_tasks(register):
     register(TaskInfo(
         name="oscd", title="OSCD Sentinel-2 urban change detection", family="change", dataset="oscd",
         card="rsbench_change.cards:OSCD",
-        builder=BUILDER, metric="F1 (change)",
+        task_class=BUILDER, metric="F1 (change)",
         metric_definition="F1 of the change class over the 10 test cities (full images), " + SCORE
                           + "; 13-band L1C, the backbone's S2 bands (RGB backbones: B4,B3,B2)",
         modalities={"s2": oscd.BANDS, "hr": RGB}, splits=("test",), default_split="test",
@@ -110,7 +110,7 @@ def rsbench_register_tasks(register):
     register(TaskInfo(
         name="dfc25-t2", title="DFC25 track 2 (BRIGHT) building damage, optical pre + SAR post",
         card="rsbench_change.cards:DFC25_T2",
-        family="change", dataset="dfc25-t2", builder=BUILDER, metric="mIoU (4 classes)",
+        family="change", dataset="dfc25-t2", task_class=BUILDER, metric="mIoU (4 classes)",
         metric_definition="mIoU over background, intact, damaged, destroyed (mmseg IoUMetric mIoU: "
                           "per-class IoU over pixels summed across the split, nan-mean over classes); "
                           "scored on the holdout list; --split submission writes predictions for the "
@@ -122,7 +122,7 @@ def rsbench_register_tasks(register):
     register(TaskInfo(
         name="dyna-s2-cd", title="DynamicEarthNet Sentinel-2 semantic change segmentation (SCS)",
         card="rsbench_change.cards:DYNA_S2_CD",
-        family="change", dataset="dyna-s2-cd", builder="rsbench_change.dyna_cd:DynaSemanticChangeTask",
+        family="change", dataset="dyna-s2-cd", task_class="rsbench_change.dyna_cd:DynaSemanticChangeTask",
         metric="SCS", metric_definition=DYNA_SCS, modalities={"s2": dynamicearthnet.S2_BANDS},
         splits=("test", "val"), default_split="test", options=COMMON, evaluation_of=("skysense",), **SMOKE,
         predictions=FORMATS["dyna-s2-cd"],

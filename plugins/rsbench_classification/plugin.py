@@ -67,7 +67,7 @@ def more_tasks() -> list[TaskInfo]:
         TaskInfo(
             name="resisc45", title="NWPU-RESISC45 scene classification", family="classification",
             card="rsbench_classification.cards:RESISC45",
-            dataset="resisc45", builder="rsbench_classification.scene_task:SceneClassificationTask",
+            dataset="resisc45", task_class="rsbench_classification.scene_task:SceneClassificationTask",
             metric="OA", metric_definition=OA + "; per-class random split at train_ratio (TR 10% or 20%)",
             modalities={"hr": ("R", "G", "B")}, splits=("test",), default_split="test",
             options=RESISC_OPTIONS, evaluation_of=("skysense",), smoke_iters=40,
@@ -76,7 +76,7 @@ def more_tasks() -> list[TaskInfo]:
         TaskInfo(
             name="ben-s2", title="BigEarthNet-S2 multi-label classification (19 classes)", family="classification",
             card="rsbench_classification.cards:BEN_S2",
-            dataset="ben-s2", builder="rsbench_classification.bands_task:MultiLabelBandsTask",
+            dataset="ben-s2", task_class="rsbench_classification.bands_task:MultiLabelBandsTask",
             metric="mAP", metric_definition=MAP + "; label_fraction of train sampled per class (10% / 100%)",
             modalities={"s2": S2}, splits=("val", "test"), default_split="test",
             options=BEN_OPTIONS, evaluation_of=("skysense",), smoke_iters=40,
@@ -85,7 +85,7 @@ def more_tasks() -> list[TaskInfo]:
         TaskInfo(
             name="ben-mm", title="BigEarthNet-MM multi-label classification (S1 + S2, 19 classes)",
             card="rsbench_classification.cards:BEN_MM",
-            family="classification", dataset="ben-mm", builder="rsbench_classification.bands_task:MultiLabelBandsTask",
+            family="classification", dataset="ben-mm", task_class="rsbench_classification.bands_task:MultiLabelBandsTask",
             metric="mAP", metric_definition=MAP + "; S2 and S1 paired by the split CSVs",
             modalities={"s2": S2, "s1": ("VV", "VH")}, splits=("val", "test"), default_split="test",
             options=BEN_OPTIONS, evaluation_of=("skysense",), smoke_iters=40,
@@ -94,7 +94,7 @@ def more_tasks() -> list[TaskInfo]:
         TaskInfo(
             name="fmow-s2", title="fMoW-Sentinel scene classification (62 classes)", family="classification",
             card="rsbench_classification.cards:FMOW_S2",
-            dataset="fmow-s2", builder="rsbench_classification.bands_task:BandsClassificationTask",
+            dataset="fmow-s2", task_class="rsbench_classification.bands_task:BandsClassificationTask",
             metric="top-1", metric_definition=TOP, modalities={"s2": fmow_s2.BANDS}, splits=("val", "test"),
             default_split="val", options=FMOW_OPTIONS, evaluation_of=("skysense",), smoke_iters=40,
             smoke_options=dict(batch_size=16, lr=1e-3, img_size=24),
@@ -122,7 +122,7 @@ def rsbench_register_tasks(register):
     register(TaskInfo(
         name="aid", title="AID scene classification", family="classification", dataset="aid",
         card="rsbench_classification.cards:AID",
-        builder="rsbench_classification.scene_task:SceneClassificationTask",
+        task_class="rsbench_classification.scene_task:SceneClassificationTask",
         metric="OA", metric_definition=OA + "; per-class random split at train_ratio (TR 20% or 50%)",
         modalities={"hr": ("R", "G", "B")}, splits=("test",), default_split="test",
         options=SCENE_OPTIONS, evaluation_of=("skysense",), smoke_iters=60,

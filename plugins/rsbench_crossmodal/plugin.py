@@ -41,7 +41,7 @@ def tasks() -> list[TaskInfo]:
             predictions=("a CSV (or a folder holding registration.csv) with a header id,h00,...,h22 (the 3x3 "
                          "homography row by row) or id,a00,...,a12 (its affine part); id as in {id}_opt.png; the "
                          "transform maps optical pixels (x, y, 1) to SAR pixels of the full images, as {id}_H.txt"),
-            builder="rsbench_crossmodal.guso_tasks:RegistrationTask", metric="RMSE",
+            task_class="rsbench_crossmodal.guso_tasks:RegistrationTask", metric="RMSE",
             metric_definition=("RMSE (pixels, lower is better): per pair, RMSE between a 20x20 grid of optical "
                                "points mapped by the predicted and by the ground-truth H_0to1, capped at 5, "
                                "averaged over pairs; also success_rate = % of pairs with RMSE < 3. Predicted H from "
@@ -58,7 +58,7 @@ def tasks() -> list[TaskInfo]:
             card="rsbench_crossmodal.cards:GUSO_TRANS",
             predictions=("a folder of 8-bit RGB PNGs named like the optical targets ({id}_opt.png), each the "
                          "target's full size; scored on the run's centre crop"),
-            builder="rsbench_crossmodal.guso_tasks:TranslationTask", metric="PSNR",
+            task_class="rsbench_crossmodal.guso_tasks:TranslationTask", metric="PSNR",
             metric_definition=("PSNR (dB, headline) = mean over test pairs of 10 log10(1 / MSE) of the predicted vs "
                                "the true optical image in [0, 1]; SSIM also reported (Gaussian 11x11, sigma 1.5, "
                                "K1 0.01, K2 0.03, valid window positions, channel mean); chance baseline PSNR_flat / "
@@ -74,7 +74,7 @@ def tasks() -> list[TaskInfo]:
             card="rsbench_crossmodal.cards:DFC23_T2",
             predictions=("a folder of single-band GeoTIFFs of heights in metres named like the height labels "
                          "(Pxxxx.tif), each the label tile's size, all values finite"),
-            dataset="dfc23-t2", builder="rsbench_crossmodal.height:HeightTask", metric="RMSE",
+            dataset="dfc23-t2", task_class="rsbench_crossmodal.height:HeightTask", metric="RMSE",
             metric_definition=HEIGHT, modalities={"hr": ("R", "G", "B"), "sar": ("SAR",)},
             splits=("holdout", "val", "test"), default_split="holdout", higher_is_better=False,
             options=dict(img_size=512, holdout_fraction=0.2, split_seed=42, epochs=80, batch_size=6, lr=1e-4,

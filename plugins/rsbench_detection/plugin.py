@@ -54,7 +54,7 @@ def rsbench_register_tasks(register):
         predictions=OBB_PREDICTIONS,
         name="dior-r", title="DIOR-R oriented object detection", family="detection", dataset="dior",
         card="rsbench_detection.cards:DIOR_R",
-        builder="rsbench_detection.dior:DiorRTask", metric="mAP50",
+        task_class="rsbench_detection.dior:DiorRTask", metric="mAP50",
         metric_definition=OBB_METRIC + "; trained on train+val, tested on test",
         modalities=RGB, splits=("test", "val"), default_split="test", options=OBB_OPTIONS, smoke_iters=30, smoke_options=SMOKE,
         evaluation_of=("skysense",),
@@ -63,7 +63,7 @@ def rsbench_register_tasks(register):
         predictions=COCO_PREDICTIONS,
         name="dior", title="DIOR horizontal object detection", family="detection", dataset="dior",
         card="rsbench_detection.cards:DIOR",
-        builder="rsbench_detection.dior:DiorTask", metric="mAP50",
+        task_class="rsbench_detection.dior:DiorTask", metric="mAP50",
         metric_definition=VOC_METRIC + "; trained on train+val, tested on test",
         modalities=RGB, splits=("test", "val"), default_split="test", options=HBB_OPTIONS, smoke_iters=30, smoke_options=SMOKE,
         evaluation_of=("skysense",),
@@ -72,7 +72,7 @@ def rsbench_register_tasks(register):
         predictions=COCO_PREDICTIONS,
         name="sardet100k", title="SARDet-100K SAR object detection", family="detection", dataset="sardet100k",
         card="rsbench_detection.cards:SARDET100K",
-        builder="rsbench_detection.sardet:SARDetTask", metric="mAP",
+        task_class="rsbench_detection.sardet:SARDetTask", metric="mAP",
         metric_definition=COCO_METRIC + "; input: the SAR band alone (modality sar), or with -o sar_as_rgb=true "
                           "replicated to R,G,B for RGB-only backbones; trained on train",
         modalities=SAR, splits=("test", "val"), default_split="test", options=dict(COCO_OPTIONS, sar_as_rgb=False),
@@ -83,7 +83,7 @@ def rsbench_register_tasks(register):
         predictions=fair1m.FAIR1M_PREDICTIONS,
         name="fair1m", title="FAIR1M fine-grained oriented object detection", family="detection",
         card="rsbench_detection.cards:FAIR1M",
-        dataset="fair1m", builder="rsbench_detection.fair1m:Fair1MTask", metric="mAP50",
+        dataset="fair1m", task_class="rsbench_detection.fair1m:Fair1MTask", metric="mAP50",
         metric_definition=fair1m.FAIR1M_METRIC + "; split=validation: trained on train, scored on validation "
                           "(offline); split=submission: trained on train+validation, writes the test result "
                           "XMLs, no metric",
@@ -95,7 +95,7 @@ def rsbench_register_tasks(register):
         predictions=COCO_PREDICTIONS,
         name="ubcv2", title="UBCv2 RGB+SAR roof detection", family="detection", dataset="ubcv2",
         card="rsbench_detection.cards:UBCV2",
-        builder="rsbench_detection.ubcv2:UBCv2Task", metric="mAP",
+        task_class="rsbench_detection.ubcv2:UBCv2Task", metric="mAP",
         metric_definition=ubcv2.UBC_METRIC + "; input: optical (hr) and registered SAR (sar), optical alone "
                           "for optical-only backbones; trained on train, scored on val",
         modalities=RGB_SAR, splits=("val",), default_split="val", options=ubcv2.UBC_OPTIONS, smoke_iters=40,

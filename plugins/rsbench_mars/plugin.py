@@ -34,7 +34,7 @@ MMA_TEXT = ("Meta-Modality Attention (2 intra/joint pairs, 8 heads, the released
             "encoder's final norm) on the last stage, then the per-stage sum; MMA weights exist only in full "
             "pretraining checkpoints: a run that loads weights without them is refused (accept_initialised_mma=True "
             "to train MMA from scratch)")
-COMMON = dict(builder=BUILDER, mm_type=TYPE, modalities=MODALITIES, out_strides=(4, 8, 16, 32), family="mars",
+COMMON = dict(module=BUILDER, mm_type=TYPE, modalities=MODALITIES, out_strides=(4, 8, 16, 32), family="mars",
               pretrainer=PRETRAINER, input_multiple=32, test_size=64)
 PAPER_SHAPE = dict(out_channels=(128, 256, 512, 1024), pooled_channels=1024, input_rule=INPUT_RULE)
 TINY_SHAPE = dict(out_channels=(32, 64, 128, 256), pooled_channels=256, input_rule=TINY_RULE, tiny=True)

@@ -69,7 +69,7 @@ def rsbench_register_tasks(register):
         predictions=PREDICTIONS,
         name="isaid", title="iSAID semantic segmentation", family="segmentation", dataset="isaid",
         card="rsbench_segmentation.cards:ISAID",
-        builder=BUILDER, metric="mIoU",
+        task_class=BUILDER, metric="mIoU",
         metric_definition=("mIoU (%): mmseg IoUMetric, mean over 16 classes (15 objects + background) of "
                            "per-class IoU accumulated over all val patches (896 px, overlap 384 as mmseg's "
                            "converter; padding labelled 255 = ignored); trained on train"),
@@ -81,7 +81,7 @@ def rsbench_register_tasks(register):
         predictions=PREDICTIONS,
         name="deepglobe-road", title="DeepGlobe road extraction", family="segmentation", dataset="deepglobe-road",
         card="rsbench_segmentation.cards:DEEPGLOBE_ROAD",
-        builder=BUILDER, metric="IoU",
+        task_class=BUILDER, metric="IoU",
         metric_definition=("IoU (%) of the road class: mmseg IoUMetric per-class IoU of 'road' accumulated "
                            "over all test pixels (mask = any channel >= 128); test = seeded re-split of the "
                            "labelled train/ images at test_ratio (4,696/1,530 proportion); sliding-window "
@@ -95,7 +95,7 @@ def rsbench_register_tasks(register):
         predictions=PREDICTIONS,
         name="potsdam", title="ISPRS Potsdam semantic segmentation", family="segmentation", dataset="potsdam",
         card="rsbench_segmentation.cards:POTSDAM",
-        builder=BUILDER, metric="mF1",
+        task_class=BUILDER, metric="mF1",
         metric_definition=("mF1 (%): mmseg IoUMetric per-class F-score (beta 1) accumulated over the 14 test "
                            "tiles' 512 px patches (stride 256, as mmseg's converter) on the noBoundary labels "
                            "(black boundaries ignored), averaged over the 5 classes without clutter (ISPRS "
@@ -108,7 +108,7 @@ def rsbench_register_tasks(register):
         predictions=PREDICTIONS,
         name="earthmiss", title="EarthMiss segmentation with a missing modality", family="segmentation",
         card="rsbench_segmentation.cards:EARTHMISS",
-        dataset="earthmiss", builder=BUILDER, metric="mIoU",
+        dataset="earthmiss", task_class=BUILDER, metric="mIoU",
         metric_definition=("mIoU (%): mmseg IoUMetric, mean over 8 classes of per-class IoU accumulated over "
                            "the test cities (raw mask 0 ignored); missing_modality names the modality absent "
                            "in training and test (sar or hr; none feeds both), declared to the backbone via "
@@ -118,7 +118,7 @@ def rsbench_register_tasks(register):
         smoke_iters=60, smoke_options=dict(crop_size=64, batch_size=4, lr=1e-3),
         evaluation_of=("mars",),
     ))
-    dyna = dict(family="segmentation", builder=BUILDER, metric="mIoU", splits=("val", "test"),
+    dyna = dict(family="segmentation", task_class=BUILDER, metric="mIoU", splits=("val", "test"),
                 default_split="val", options=DYNA_OPTIONS, evaluation_of=("skysense",),
                 smoke_iters=60, smoke_options=dict(crop_size=64, batch_size=2, lr=5e-3))
     register(TaskInfo(

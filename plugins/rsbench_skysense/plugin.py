@@ -18,7 +18,7 @@ RULE = ("hr: H, W >= {m} (at least one {w}-token window at stride 32), multiples
 BACKBONES = [
     BackboneInfo(
         name="skysense",
-        builder=BUILDER,
+        module=BUILDER,
         mm_type=TYPE,
         kwargs=PAPER,
         modalities=ALL,
@@ -42,7 +42,7 @@ BACKBONES = [
     ),
     BackboneInfo(
         name="skysense-hr",
-        builder=BUILDER,
+        module=BUILDER,
         mm_type=TYPE,
         kwargs=HR_ONLY,
         modalities={"hr": RGB},
@@ -62,7 +62,7 @@ BACKBONES = [
     ),
     BackboneInfo(
         name="skysense-tiny",
-        builder=BUILDER,
+        module=BUILDER,
         mm_type=TYPE,
         kwargs=TINY,
         modalities=ALL,

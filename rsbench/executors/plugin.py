@@ -5,7 +5,7 @@ from rsbench import ExecutorInfo, hookimpl
 
 @hookimpl
 def rsbench_register_executors(register):
-    register(ExecutorInfo(name="local", builder="rsbench.executors.local:LocalExecutor",
+    register(ExecutorInfo(name="local", executor_class="rsbench.executors.local:LocalExecutor",
                           description="bounded pool of worker processes on this machine (default)"))
-    register(ExecutorInfo(name="ray", builder="rsbench.executors.ray_executor:RayExecutor",
+    register(ExecutorInfo(name="ray", executor_class="rsbench.executors.ray_executor:RayExecutor",
                           description="one Ray task per evaluation on a Ray cluster (--address) or a local instance"))

@@ -10,7 +10,7 @@ NIR_RGB = {"hr": ("R", "G", "B", "NIR")}
 def rsbench_register_backbones(register):
     register(BackboneInfo(
         name="test-resnet18-nir",
-        builder="rsbench_baselines.mmpretrain_backbones",
+        module="rsbench_baselines.mmpretrain_backbones",
         mm_type="RSBMMPretrainBackbone",
         kwargs=dict(net=dict(type="ResNet", depth=18, in_channels=4, stem_channels=8, base_channels=8,
                              out_indices=(0, 1, 2, 3)),

@@ -28,7 +28,7 @@ from rsbench.catalog import (
     Catalog,
     DatasetInfo,
     ExecutorInfo,
-    Registry,
+    NameRegistry,
     TaskInfo,
 )
 from rsbench.errors import RsbenchError
@@ -174,7 +174,7 @@ def _collect(pm: pluggy.PluginManager, records: list[PluginRecord]) -> Catalog:
 
             def register(item: Any, _plugin: str = impl.plugin_name, _attr: str = attr,
                          _type: type = record_type) -> None:
-                registry: Registry[Any]
+                registry: NameRegistry[Any]
                 if isinstance(item, BackbonePrefix):
                     registry = catalog.backbone_prefixes
                 elif isinstance(item, _type):
