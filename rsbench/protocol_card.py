@@ -151,6 +151,30 @@ class ProtocolCard:
         return {name: getattr(self, name) for name in SETTINGS}
 
 
+def harness_card(task: str, reason: str, *, head: str, crop: str, batch: str, schedule: str, optimizer: str,
+             lr: float, warmup: str, loss: str, augmentation: str, split: Any, metric: Any,
+             inference: str = "whole image") -> ProtocolCard:
+    """A card whose every setting is a harness default with one ``reason`` (no official config
+    or paper states them); ``split`` / ``metric`` may be a :class:`Setting` with its own source."""
+    return ProtocolCard(
+        task=task, version=1,
+        head=harness(None, reason + "; the harness's head for this family", head),
+        crop=harness(None, reason, crop),
+        effective_batch=harness(None, reason, batch),
+        schedule=harness(None, reason, schedule),
+        optimizer=harness(None, reason, optimizer),
+        lr=harness(lr, reason, f"{lr:g}"),
+        layer_decay=harness(None, reason, "none"),
+        drop_path=harness(None, reason, "preset's"),
+        warmup=harness(None, reason, warmup),
+        loss=harness(None, reason, loss),
+        augmentation=harness(None, reason, augmentation),
+        eval_split=split if not isinstance(split, str) else harness(None, reason, split),
+        metric_variant=metric if not isinstance(metric, str) else harness(None, reason, metric),
+        inference=harness("whole", reason, inference),
+    )
+
+
 def load_card(path: str) -> ProtocolCard:
     """The card a ``TaskInfo.card`` path (``"pkg.mod:attr"``) names; a clear error otherwise."""
     from rsbench.catalog import load_object

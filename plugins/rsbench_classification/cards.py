@@ -7,9 +7,7 @@ re-reports), so the cards document the harness's defaults.
 
 from __future__ import annotations
 
-from typing import Any
-
-from rsbench.protocol_card import ProtocolCard, harness, paper
+from rsbench.protocol_card import ProtocolCard, harness, harness_card, paper
 
 NO_SETTING = "SkySense's fine-tuning setting for AID was not recovered (supplementary Sec. 11 unread)"
 TABLE = "SkySense main-paper scene-classification table, as re-reported by SkySense V2 (TR 20% / 50%)"
@@ -34,46 +32,25 @@ AID = ProtocolCard(
     inference=harness("whole", NO_SETTING, "whole image"),
 )
 
-def _harness(task: str, reason: str, *, head: str, crop: str, batch: str, schedule: str, optimizer: str,
-             lr: float, warmup: str, loss: str, augmentation: str, split: Any, metric: Any,
-             inference: str = "whole image") -> ProtocolCard:
-    return ProtocolCard(
-        task=task, version=1,
-        head=harness(None, reason + "; the harness's head for this family", head),
-        crop=harness(None, reason, crop),
-        effective_batch=harness(None, reason, batch),
-        schedule=harness(None, reason, schedule),
-        optimizer=harness(None, reason, optimizer),
-        lr=harness(lr, reason, f"{lr:g}"),
-        layer_decay=harness(None, reason, "none"),
-        drop_path=harness(None, reason, "preset's"),
-        warmup=harness(None, reason, warmup),
-        loss=harness(None, reason, loss),
-        augmentation=harness(None, reason, augmentation),
-        eval_split=split if not isinstance(split, str) else harness(None, reason, split),
-        metric_variant=metric if not isinstance(metric, str) else harness(None, reason, metric),
-        inference=harness("whole", reason, inference),
-    )
-
 
 _CLS = dict(optimizer="AdamW wd 0.05, gradient clipping 5", lr=5e-4, warmup="linear from 0.01",
             augmentation="horizontal flip 0.5")
-RESISC45 = _harness("resisc45", NO_SETTING, head="LinearClsHead on pooled features",
+RESISC45 = harness_card("resisc45", NO_SETTING, head="LinearClsHead on pooled features",
                     crop="resized to max_size (256, native)",
                     batch="batch_size option (32) x processes", schedule="30 epochs, cosine", loss="cross-entropy",
                     split=paper("train_ratio", SS_TABLE + " (TR 10% / 20%)", "per-class split at train_ratio"),
                     metric=paper(None, SS_TABLE, "overall accuracy"), **_CLS)
-BEN_S2 = _harness("ben-s2", NO_SETTING, head="multi-label linear head on pooled features", crop="native 10 m grid",
+BEN_S2 = harness_card("ben-s2", NO_SETTING, head="multi-label linear head on pooled features", crop="native 10 m grid",
                   batch="batch_size option (32) x processes", schedule="20 epochs, cosine",
                   loss="binary cross-entropy (sigmoid)",
                   split=paper("label_fraction", SS_TABLE + " (10% / 100% labels)", "official test; label_fraction"),
                   metric=harness(None, NO_SETTING + "; the BigEarthNet 19-class convention", "mAP, 19 classes"),
                   **_CLS)
-BEN_MM = _harness("ben-mm", NO_SETTING, head="multi-label linear head on pooled features", crop="native 10 m grid",
+BEN_MM = harness_card("ben-mm", NO_SETTING, head="multi-label linear head on pooled features", crop="native 10 m grid",
                   batch="batch_size option (32) x processes", schedule="20 epochs, cosine",
                   loss="binary cross-entropy (sigmoid)", split="official test split",
                   metric="mAP, 19 classes (S1 + S2)", **_CLS)
-FMOW_S2 = _harness("fmow-s2", NO_SETTING, head="LinearClsHead on pooled features", crop="96 px",
+FMOW_S2 = harness_card("fmow-s2", NO_SETTING, head="LinearClsHead on pooled features", crop="96 px",
                    batch="batch_size option (32) x processes", schedule="30 epochs, cosine", loss="cross-entropy",
                    split="val (fMoW-Sentinel's test labels are not public)",
                    metric=paper(None, SS_TABLE, "top-1 accuracy (top-5 also reported)"), **_CLS)

@@ -7,9 +7,7 @@ The GUSO cards document the harness's defaults: MaRS released no GUSO code.
 
 from __future__ import annotations
 
-from typing import Any
-
-from rsbench.protocol_card import ProtocolCard, harness, official
+from rsbench.protocol_card import ProtocolCard, harness, harness_card, official
 
 MARS_NO_CODE = "MaRS released no downstream code for GUSO"
 MARS_DFC23 = "MaRS downtasks/terratorch/train_height.py + dataset_factory.py (WanderRainy/MaRS@5da1a5a)"
@@ -17,34 +15,12 @@ MARS_BACKBONE = ("MaRS downtasks/terratorch/backbone.py: MaRSBackbone sets no dr
                  "for swinv2_base_window8_256 (0.1)")
 
 
-def _harness(task: str, reason: str, *, head: str, crop: str, batch: str, schedule: str, optimizer: str,
-             lr: float, warmup: str, loss: str, augmentation: str, split: Any, metric: Any,
-             inference: str = "whole image") -> ProtocolCard:
-    return ProtocolCard(
-        task=task, version=1,
-        head=harness(None, reason + "; the harness's head for this family", head),
-        crop=harness(None, reason, crop),
-        effective_batch=harness(None, reason, batch),
-        schedule=harness(None, reason, schedule),
-        optimizer=harness(None, reason, optimizer),
-        lr=harness(lr, reason, f"{lr:g}"),
-        layer_decay=harness(None, reason, "none"),
-        drop_path=harness(None, reason, "preset's"),
-        warmup=harness(None, reason, warmup),
-        loss=harness(None, reason, loss),
-        augmentation=harness(None, reason, augmentation),
-        eval_split=split if not isinstance(split, str) else harness(None, reason, split),
-        metric_variant=metric if not isinstance(metric, str) else harness(None, reason, metric),
-        inference=harness("whole", reason, inference),
-    )
-
-
-GUSO_REG = _harness("guso-reg", MARS_NO_CODE, head="correlation matching head on the backbone's maps",
+GUSO_REG = harness_card("guso-reg", MARS_NO_CODE, head="correlation matching head on the backbone's maps",
                     crop="512 px pairs, search window 64 px", batch="batch_size option (8) x processes",
                     schedule="20 epochs, cosine", optimizer="AdamW", lr=2e-4, warmup="linear over 5 %",
                     loss="smooth L1 on matches and transformed points", augmentation="none",
                     split="the GUSO test pairs", metric="RMSE of registered points (pixels)")
-GUSO_TRANS = _harness("guso-trans", MARS_NO_CODE, head="FPN-style decoder to an RGB image", crop="512 px pairs",
+GUSO_TRANS = harness_card("guso-trans", MARS_NO_CODE, head="FPN-style decoder to an RGB image", crop="512 px pairs",
                       batch="batch_size option (8) x processes", schedule="20 epochs, cosine", optimizer="AdamW",
                       lr=5e-4, warmup="linear over 5 %", loss="L1", augmentation="none",
                       split="the GUSO test pairs", metric="PSNR (dB) of the translated optical image")
