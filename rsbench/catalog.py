@@ -139,6 +139,9 @@ class TaskInfo:
     #: ``"pkg.mod:attr"`` of the task's protocol card (``rsbench.protocol_card.ProtocolCard``):
     #: every fine-tuning setting with its source; empty when the task has none yet.
     card: str = ""
+    #: Modalities that are only a view of another modality of the task, ``{view: source}``
+    #: (OSCD's RGB is three of its Sentinel-2 bands): a backbone fed the source is not fed the view.
+    views: Mapping[str, str] = field(default_factory=dict)
 
     def load_task_class(self) -> Any:
         """The :class:`rsbench.task.Task` subclass named by :attr:`task_class`."""

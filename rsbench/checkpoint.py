@@ -6,7 +6,9 @@ Nothing here unpickles arbitrary objects: ``torch.load(weights_only=True)`` or s
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +19,18 @@ from rsbench.errors import CheckpointError
 WRAPPER_KEYS = ("state_dict", "model", "module", "teacher", "student")
 
 
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+def sha256_file(path: str | Path) -> str:
+    """The file's sha256, computed once per process for the same file version: a run's identity
+    and the feature cache's key both hash the checkpoints, which reach gigabytes at paper size."""
+    stat = os.stat(path)
+    return _sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        while block := fh.read(chunk):
+        while block := fh.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
 

@@ -28,9 +28,6 @@ from rsbench.errors import SpecError
 
 #: Modalities the size options (and so the rule) apply to.
 RULED_MODALITIES = ("hr", "sar")
-#: ``{task: {modality: source}}``: a modality that is only a view of another one of the task,
-#: fed to backbones that do not take the source (OSCD's RGB view of its Sentinel-2 bands).
-VIEWS: dict[str, dict[str, str]] = {"oscd": {"hr": "s2"}}
 
 
 @dataclass(frozen=True)
@@ -107,8 +104,7 @@ def ruled_modalities(backbone: BackboneInfo, task: TaskInfo, modalities: Iterabl
     """The fed modalities the rule applies to (``modalities``: those the run feeds, else the
     task's modalities the backbone takes)."""
     fed = list(modalities) if modalities is not None else [m for m in task.modalities if m in backbone.modalities]
-    views = VIEWS.get(task.name, {})
-    return [m for m in fed if m in RULED_MODALITIES and m in backbone.modalities and views.get(m) not in fed]
+    return [m for m in fed if m in RULED_MODALITIES and m in backbone.modalities and task.views.get(m) not in fed]
 
 
 @dataclass

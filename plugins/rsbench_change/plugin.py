@@ -102,7 +102,7 @@ def rsbench_register_tasks(register):
         task_class=BUILDER, metric="F1 (change)",
         metric_definition="F1 of the change class over the 10 test cities (full images), " + SCORE
                           + "; 13-band L1C, the backbone's S2 bands (RGB backbones: B4,B3,B2)",
-        modalities={"s2": oscd.BANDS, "hr": RGB}, splits=("test",), default_split="test",
+        modalities={"s2": oscd.BANDS, "hr": RGB}, views={"hr": "s2"}, splits=("test",), default_split="test",
         options=dict(COMMON, crop_size=96, iters=10000, class_weight="balanced"), evaluation_of=("skysense",),
         **SMOKE,
         predictions=FORMATS["oscd"],

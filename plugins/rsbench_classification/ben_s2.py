@@ -132,21 +132,26 @@ def read_split(root: Path, split: str) -> list[tuple[str, str]]:
     return [(r[0].strip(), r[1].strip() if len(r) > 1 else "") for r in rows]
 
 
-def check_s2_bands(root: Path, patch: str) -> int:
-    """Check a patch's 12 band files and their sizes; return its 10 m grid size."""
-    folder = root / S2_FOLDER / patch
+def check_s2_bands(root: Path, patch: str, folder: Path | None = None, grid_ok: bool = False) -> int:
+    """Check a patch's 12 band files (in ``folder``, default v1's ``<root>/BigEarthNet-v1.0/<patch>``)
+    and their sizes; return its 10 m grid size. ``grid_ok``: a band may also come resampled to
+    the 10 m grid (reBEN copies are found both ways)."""
+    folder = folder or root / S2_FOLDER / patch
     sizes = {}
     for suffix in S2_FILES:
         path = folder / f"{patch}_{suffix}.tif"
         if not path.is_file():
-            raise DataLayoutError(f"{path}: band file missing (a patch holds 12 files _B01.._B12, no B10)")
+            raise DataLayoutError(f"{path}: band file missing (a patch holds 12 files _B01.._B12 and _B8A, no B10)")
         info = raster_info(path)
         sizes[suffix] = (info.height, info.width)
     size = sizes["B02"][0]
     for suffix, (h, w) in sizes.items():
-        if (h, w) != (size // S2_DIVISOR[suffix],) * 2:
-            raise DataLayoutError(f"{folder / f'{patch}_{suffix}.tif'}: {h}x{w} px; expected "
-                                  f"{size // S2_DIVISOR[suffix]} px (1/{S2_DIVISOR[suffix]} of B02's {size})")
+        native = size // S2_DIVISOR[suffix]
+        if h == w and (h == native or (grid_ok and h == size)):
+            continue
+        also = f" or {size} px (the 10 m grid)" if grid_ok else ""
+        raise DataLayoutError(f"{folder / f'{patch}_{suffix}.tif'}: {h}x{w} px; expected {native} px "
+                              f"(1/{S2_DIVISOR[suffix]} of B02's {size}){also}")
     return size
 
 

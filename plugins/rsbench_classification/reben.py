@@ -92,22 +92,8 @@ def labels_19(names: Any, path: Path, patch: str) -> list[int]:
 
 
 def check_s2_bands(root: Path, patch: str) -> int:
-    """Check a patch's 12 band files; return its 10 m grid size."""
-    folder = root / s2_folder(patch)
-    sizes = {}
-    for suffix in ben_s2.S2_FILES:
-        path = folder / f"{patch}_{suffix}.tif"
-        if not path.is_file():
-            raise DataLayoutError(f"{path}: band file missing (a patch holds 12 files _B01.._B12 and _B8A, no B10)")
-        info = raster_info(path)
-        sizes[suffix] = (info.height, info.width)
-    size = sizes["B02"][0]
-    for suffix, (h, w) in sizes.items():
-        native = size // ben_s2.S2_DIVISOR[suffix]
-        if h != w or h not in (native, size):
-            raise DataLayoutError(f"{folder / f'{patch}_{suffix}.tif'}: {h}x{w} px; expected {native} px (1/"
-                                  f"{ben_s2.S2_DIVISOR[suffix]} of B02's {size}) or {size} px (the 10 m grid)")
-    return size
+    """Check a patch's 12 band files (native sizes or all on the 10 m grid); return its grid size."""
+    return ben_s2.check_s2_bands(root, patch, folder=root / s2_folder(patch), grid_ok=True)
 
 
 def check_s1(root: Path, s1: str, patch: str) -> None:
