@@ -460,8 +460,8 @@ def data_prepare(dataset: str, downloads: str, out: str, link: str, variant: str
 
     summary = prepare(get_catalog().datasets.get(dataset), Path(downloads), Path(out), link=link,
                       verify=not no_verify, variant=variant, console=err_console)
-    for action in summary["actions"]:
-        console.print(f"  {action}")
+    for archive, action in summary["actions"].items():
+        console.print(f"  {archive}: {action}")
     console.print(f"[green]ok[/] {dataset} ({summary['variant']}) prepared and checked under {summary['root']}")
 
 

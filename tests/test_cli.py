@@ -69,3 +69,30 @@ def test_data_fixture_writes_the_layout(tmp_path):
     assert "wrote AID fixture" in result.output
     assert (tmp_path / "fx" / "AID" / "Airport" / "airport_1.jpg").is_file()
     assert "600 samples" in invoke("data", "check", "aid", str(tmp_path / "fx")).output
+
+
+def test_archives_fixture_then_prepare_then_check_as_a_user_types_it(tmp_path):
+    downloads, root = tmp_path / "downloads", tmp_path / "LEVIR-CD"
+    assert "providers' archives" in invoke("data", "fixture", "levir-cd", "--archives", "--out", str(downloads)).output
+    first = invoke("data", "prepare", "levir-cd", "--from", str(downloads), "--out", str(root)).output
+    assert "train.zip: prepared" in first and "prepared and checked" in first
+    again = invoke("data", "prepare", "levir-cd", "--from", str(downloads), "--out", str(root)).output
+    assert "train.zip: up to date" in again
+    assert "ok levir-cd" in invoke("data", "check", "levir-cd", str(root)).output
+
+
+def test_info_task_prints_the_protocol_card_with_its_sources():
+    out = CliRunner().invoke(main, ["info", "task", "isaid"], catch_exceptions=False, terminal_width=200).output
+    assert "protocol card isaid@" in out and "drop path" in out and "official config" in out
+    card = json.loads(invoke("info", "task", "isaid", "--json").output)["protocol_card"]
+    assert card["settings"]["drop_path"]["value"] == 0.2 and card["settings"]["drop_path"]["source"]
+
+
+def test_a_checkpoint_part_the_backbone_lacks_is_named(aid_root, tmp_path):
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"not read: the part name is refused first")
+    result = CliRunner().invoke(main, ["run", "-b", "resnet50-tiny", "-t", "aid", "--data-root", str(aid_root),
+                                       "--checkpoint", f"hr={weights}", "--max-iters", "1",
+                                       "--results", str(tmp_path), "--work-dir", str(tmp_path / "w")])
+    assert result.exit_code == 2
+    assert f"--checkpoint hr={weights}" in result.output and "no per-encoder parts" in result.output
