@@ -40,9 +40,9 @@ def build_model(task_name: str, backbone_name: str, size: int, tmp: Path, device
     from mmengine.registry import DefaultScope
     from mmengine.registry import MODELS
 
-    from rsbench.plugin_host import get_catalog
-    from rsbench.runner import modality_fit
-    from rsbench.spec import RunSpec
+    from rsbench.plugin_api.plugin_host import get_catalog
+    from rsbench.run.runner import modality_fit
+    from rsbench.run.spec import RunSpec
 
     catalog = get_catalog()
     info, backbone = catalog.tasks.get(task_name), catalog.backbone(backbone_name)
@@ -54,7 +54,7 @@ def build_model(task_name: str, backbone_name: str, size: int, tmp: Path, device
     if "overlap" in info.options:
         options["overlap"] = 0  # how the fixture is cut into patches: no bearing on the model
     task = info.load_task_class()(info, dataset, modality_fit(backbone, info))
-    spec = RunSpec(backbone=backbone_name, task=task_name, data_root=str(root), options=options)
+    spec = RunSpec(backbone=backbone_name, task=task_name, data_root=str(root), options=options).resolved_for(info)
     data = task.check_data(root, spec)
     cfg = task.build_config(spec, backbone, data, tmp / f"work-{task_name}")
     backbone.register_type()

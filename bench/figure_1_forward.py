@@ -71,7 +71,6 @@ def mars_ratio(ctx: Context, s: dict[str, Any]) -> tuple[dict[str, Any], dict[st
     from mmengine.registry import MODELS
 
     from rsbench import get_catalog
-
     torch.manual_seed(0)
     info = get_catalog().backbone(s["mars"])
     info.register_type()

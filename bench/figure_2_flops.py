@@ -97,7 +97,6 @@ def encoders(ctx: Context) -> list[dict[str, Any]]:
             from mmengine.registry import MODELS
 
             from rsbench import get_catalog
-
             info = get_catalog().backbone(preset)
             info.register_type()
             return MODELS.build(info.config()).encoders["hr"]

@@ -1,6 +1,6 @@
 """Figure 3: a linear probe over 10 epochs with the frozen-feature cache against without it.
 
-Four in-process runs of ``rsbench.runner.run_evaluation`` on a generated AID fixture, protocol
+Four in-process runs of ``rsbench.run.runner.run_evaluation`` on a generated AID fixture, protocol
 ``linear``, the same iterations (10 epochs of the train split at the task's batch size):
 
 1. ``feature_cache=False`` (seed 0): the reference;
@@ -36,21 +36,22 @@ def _entries(root: Path) -> int:
 def train_size(task_name: str, backbone: str, root: Path) -> tuple[int, int, int]:
     """(train samples, test samples, batch size) of the task's split on ``root``."""
     from rsbench import get_catalog
-    from rsbench.runner import modality_fit
-    from rsbench.spec import RunSpec
+    from rsbench.run.runner import modality_fit
+    from rsbench.run.spec import RunSpec
 
     catalog = get_catalog()
     info = catalog.tasks.get(task_name)
     task = info.load_task_class()(info, catalog.datasets.get(info.dataset),
                                  modality_fit(catalog.backbone(backbone), info))
-    data = task.check_data(root, RunSpec(backbone=backbone, task=task_name, data_root=str(root), protocol="linear"))
-    return len(data["train"]), len(data["test"]), int(info.options["batch_size"])
+    spec = RunSpec(backbone=backbone, task=task_name, data_root=str(root), protocol="linear").resolved_for(info)
+    data = task.check_data(root, spec)
+    return len(data.train), len(data.test), int(info.options["batch_size"])
 
 
 def one_run(ctx: Context, name: str, backbone: str, root: Path, iters: int, seed: int, cache: bool,
             cache_root: Path) -> dict[str, Any]:
-    from rsbench.runner import run_evaluation
-    from rsbench.spec import RunSpec
+    from rsbench.run.runner import run_evaluation
+    from rsbench.run.spec import RunSpec
 
     work = ctx.tmp / "fig3" / name
     before = _entries(cache_root)
@@ -77,7 +78,6 @@ def _median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run(ctx: Context) -> Figure:
     from rsbench import get_catalog
-
     backbone = "vit-tiny" if ctx.quick else "vit-b"
     rounds = 1 if ctx.quick else 2
     fig = Figure(3, "Linear probe over 10 epochs: feature cache vs none", ">= 10x faster with the cache",
@@ -162,7 +162,7 @@ def run(ctx: Context) -> Figure:
 
 #: (label, file suffix, function name) of the parts of a warm run worth naming.
 PARTS = (("checkpoint saves", "mmengine/runner/runner.py", "save_checkpoint"),
-         ("cache reads", "rsbench/feature_cache.py", "_cached"),
+         ("cache reads", "rsbench/engine/feature_cache.py", "_cached"),
          ("data loading", "torch/utils/data/dataloader.py", "__next__"),
          ("runner build", "mmengine/runner/runner.py", "from_cfg"),
          ("train loop (all of the above but the build)", "mmengine/runner/loops.py", "run"))

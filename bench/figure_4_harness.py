@@ -40,8 +40,8 @@ def bare_runner_seconds(config_path: Path, work_dir: Path, format_python_code: b
 
 
 def rsbench_seconds(spec_kwargs: dict[str, Any], work_dir: Path, results: Path) -> tuple[float, Path]:
-    from rsbench.runner import run_evaluation
-    from rsbench.spec import RunSpec
+    from rsbench.run.runner import run_evaluation
+    from rsbench.run.spec import RunSpec
 
     start = time.perf_counter()
     run_evaluation(RunSpec(work_dir=str(work_dir), **spec_kwargs), results_dir=results, force=True,
@@ -51,7 +51,6 @@ def rsbench_seconds(spec_kwargs: dict[str, Any], work_dir: Path, results: Path) 
 
 def run(ctx: Context) -> Figure:
     from rsbench import get_catalog
-
     backbone, iters, repeats = ("resnet50-tiny", 10, 2) if ctx.quick else ("resnet50-tiny", 40, 6)
     root = ctx.tmp / "fixtures" / "aid"
     if not root.exists():

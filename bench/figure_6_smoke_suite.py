@@ -33,7 +33,7 @@ COVERING = "skysense-tiny,mars-tiny"
 
 def generate_fixtures(suite: str, cache: Path) -> tuple[int, float]:
     """Write every fixture the suite needs into ``cache`` (in a subprocess, under that cache)."""
-    code = ("from rsbench.fixtures import ensure_fixture\nfrom rsbench.suite import load_suite\n"
+    code = ("from rsbench.io.fixtures import ensure_fixture\nfrom rsbench.suites.suite import load_suite\n"
             "from rsbench import get_catalog\ncat = get_catalog()\n"
             f"tasks = [e.task for e in load_suite({suite!r}).evaluations if e.task in cat.tasks]\n"
             "[ensure_fixture(t) for t in dict.fromkeys(tasks)]\nprint(len(dict.fromkeys(tasks)))\n")
@@ -45,7 +45,7 @@ def generate_fixtures(suite: str, cache: Path) -> tuple[int, float]:
 
 def suite_subset(suite: str, tasks: set[str], path: Path) -> Path:
     """A suite file holding ``suite``'s entries for ``tasks`` (protocols and option grids kept)."""
-    from rsbench.suite import load_suite
+    from rsbench.suites.suite import load_suite
 
     entries = [dict(task=e.task, protocols=list(e.protocols), options={k: list(v) for k, v in e.options.items()})
                for e in load_suite(suite).evaluations if e.task in tasks]
@@ -55,7 +55,7 @@ def suite_subset(suite: str, tasks: set[str], path: Path) -> Path:
 
 def run_suite(suite: str, backbones: str, tmp: Path, cache: Path, name: str) -> dict[str, Any]:
     results, work = tmp / f"{name}-results", tmp / f"{name}-work"
-    cmd = [sys.executable, "-m", "rsbench.cli", "suite", "--suite", suite, "--backbones", backbones, "--smoke",
+    cmd = [sys.executable, "-m", "rsbench.cli.main", "suite", "--suite", suite, "--backbones", backbones, "--smoke",
            "--results", str(results), "--work-root", str(work)]
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=dict(os.environ, RSBENCH_CACHE=str(cache), CUDA_VISIBLE_DEVICES=""),

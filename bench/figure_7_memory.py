@@ -139,7 +139,7 @@ def build_on_meta(name: str) -> Any:
     from mmengine.registry import MODELS
 
     from rsbench import get_catalog
-    from rsbench.backbone import _parameters_on_meta
+    from rsbench.plugin_api.backbone import _parameters_on_meta
 
     info = get_catalog().backbone(name)
     module = info.register_type()
@@ -187,7 +187,6 @@ def measure_here(name: str, size: int) -> dict[str, Any]:
     from mmengine.registry import MODELS
 
     from rsbench import get_catalog
-
     info = get_catalog().backbone(name)
     info.register_type()
     x = paper_inputs(name, build_on_meta(name), size)
@@ -227,13 +226,11 @@ def _available_mib() -> float:
 
 def backbones() -> list[str]:
     from rsbench import get_catalog
-
     return [b.name for b in get_catalog().backbones if not b.tiny]
 
 
 def run(ctx: Context) -> Figure:
     from rsbench import get_catalog
-
     names = ["resnet50", "vit-b"] if ctx.quick else backbones()
     available = _available_mib()
     fig = Figure(7, "Peak memory of each paper-size backbone, inference at batch 1", "reported per backbone "

@@ -80,7 +80,7 @@ def seg_case(ctx: Context, name: str, sides: tuple[int, ...], patch: int, overla
              n: int, geotiff: bool) -> dict[str, Any]:
     """iSAID (PNG) or Potsdam (GeoTIFF) tiles, ``n`` of their windows drawn at random, and those
     windows pre-cut as mmseg's converters write them (image PNG + class-id PNG)."""
-    from rsbench.raster import write_geotiff
+    from rsbench.io.raster import write_geotiff
     from rsbench_segmentation import common, isaid, potsdam
 
     mod = potsdam if geotiff else isaid
@@ -251,7 +251,7 @@ def den_rows(ctx: Context, cfg: dict[str, Any]) -> dict[str, Any]:
     import rasterio
     from mmseg.datasets.transforms import RandomCrop
 
-    from rsbench.raster import write_geotiff
+    from rsbench.io.raster import write_geotiff
     from rsbench_segmentation import dynamicearthnet as den
     from rsbench_segmentation.mm import LoadSample
 

@@ -39,7 +39,8 @@ say() { printf '\033[1;34m[gpu-check]\033[0m %s\n' "$*" >&2; }
 # 1.4.3 (22 MB) rather than 1.5 (39 MB): what travels to the GPU machine is 64 MiB at most.
 WANTED=(mmengine==0.10.7 mmdet==3.3.0 mmsegmentation==1.2.2 mmpretrain==1.2.0 mmrotate-dev==1.0.1
         addict yapf platformdirs termcolor terminaltables prettytable wcwidth ftfy model-index ordered-set
-        mat4py importlib-metadata lazy-importer pycocotools shapely rasterio==1.4.3 affine cligj click-plugins)
+        mat4py importlib-metadata lazy-importer pycocotools shapely rasterio==1.4.3 affine cligj click-plugins
+        scikit-image==0.26.0 lazy-loader imageio tifffile networkx zstandard)  # guso-trans SSIM; reBEN archives
 
 if [[ $MODE == prepare ]]; then
   GPU_PYTHON=${GPU_PYTHON:-3.12}
@@ -91,7 +92,7 @@ if ! $PY -m pip install -q --no-index --no-deps --no-build-isolation --no-compil
     "$WHEELS"/rsbench-*.whl || exit 1
 fi
 export PYTHONPATH="$SITE:$REPO${PYTHONPATH:+:$PYTHONPATH}"
-RSB=("$PY" -c 'import sys; from rsbench.cli import main; sys.exit(main())')  # the rsbench command
+RSB=("$PY" -c 'import sys; from rsbench.cli.main import main; sys.exit(main())')  # the rsbench command
 
 $PY - >"$D/header.json" <<'PY'
 import json, subprocess, sys, datetime, torch
@@ -146,7 +147,7 @@ for p in fp32 bf16; do tail -2 "$D/smoke-$p.log" >&2; done
 gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
 if (( gpus >= 2 )); then
   say "(c) --nproc 2 on $gpus GPUs"
-  aid=$($PY -c 'from rsbench.fixtures import ensure_fixture; print(ensure_fixture("aid"))')
+  aid=$($PY -c 'from rsbench.io.fixtures import ensure_fixture; print(ensure_fixture("aid"))')
   if timeout 90 "${RSB[@]}" run -b resnet50-tiny -t aid --data-root "$aid" --device cuda --nproc 2 --max-iters 20 \
        --results "$D/nproc-results" --work-dir "$D/nproc-work" --force >"$D/nproc.log" 2>&1; then
     echo "ok: resnet50-tiny on AID's fixture, 2 processes on 2 GPUs (NCCL): $(tail -1 "$D/nproc.log")" >"$D/nproc.txt"

@@ -33,7 +33,7 @@ SIZE_OPTIONS = ("crop_size", "max_size", "img_size", "image_size", "patch_size",
 def plan(task: str) -> dict[str, Any]:
     """What the card (else the task's default options) says about one evaluation's training."""
     from rsbench import get_catalog
-    from rsbench.protocol_card import task_card
+    from rsbench.protocol.protocol_card import task_card
 
     info = get_catalog().tasks.get(task)
     try:
@@ -66,7 +66,7 @@ def estimate(plans: list[dict[str, Any]], backbone: str, device: str, tiny: bool
 
     from bench.gpu_step import TINY, measure
     from rsbench import get_catalog
-    from rsbench.runner import modality_fit
+    from rsbench.run.runner import modality_fit
 
     catalog = get_catalog()
     info = catalog.backbone(TINY[backbone] if tiny else backbone)
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiny", action="store_true")
     parser.add_argument("--budget-s", type=float, default=150.0)
     args = parser.parse_args(argv)
-    from rsbench.suite import load_suite
+    from rsbench.suites.suite import load_suite
 
     deadline = time.monotonic() + args.budget_s
     tasks = list(dict.fromkeys(e.task for e in load_suite(args.suite).evaluations))

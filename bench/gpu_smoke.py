@@ -20,9 +20,9 @@ from typing import Any
 
 def fixtures(suite: str) -> dict[str, str]:
     """Each task's generated fixture (made on first use, then cached), as ``rsbench suite --smoke``."""
-    from rsbench.fixtures import ensure_fixture
-    from rsbench.plugin_host import get_catalog
-    from rsbench.suite import load_suite
+    from rsbench.io.fixtures import ensure_fixture
+    from rsbench.plugin_api.plugin_host import get_catalog
+    from rsbench.suites.suite import load_suite
 
     tasks = get_catalog().tasks
     return {t: str(ensure_fixture(t)) for t in dict.fromkeys(e.task for e in load_suite(suite).evaluations)
@@ -32,7 +32,7 @@ def fixtures(suite: str) -> dict[str, str]:
 def specs_for(suite: str, backbone: str, precision: str, device: str, work_root: Path,
               roots: dict[str, str] | None = None) -> list[Any]:
     """The smoke suite's run specs for one backbone and precision (fixtures from ``roots``)."""
-    from rsbench.suite import expand, load_suite
+    from rsbench.suites.suite import expand, load_suite
 
     loaded = load_suite(suite)
     roots = fixtures(suite) if roots is None else roots
@@ -41,7 +41,7 @@ def specs_for(suite: str, backbone: str, precision: str, device: str, work_root:
 
 
 def rows_of(results: Path) -> list[dict[str, str]]:
-    from rsbench.runner import LEADERBOARD
+    from rsbench.run.runner import LEADERBOARD
 
     path = results / LEADERBOARD
     if not path.exists():
@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, help="concurrent evaluations (default: the runner's)")
     parser.add_argument("--scratch", default="/tmp/rsbench-gpu-smoke")
     args = parser.parse_args(argv)
-    from rsbench.devices import check_device
-    from rsbench.suite_run import run_suite
+    from rsbench.run.devices import check_device
+    from rsbench.suites.suite_run import run_suite
 
     check_device(args.device)
     report: dict[str, Any] = {"backbone": args.backbone, "device": args.device, "precisions": {}}

@@ -70,7 +70,7 @@ def official_size(backbone: str) -> tuple[int, int, str]:
         return size, batch, "SkySense's Sentinel pretraining tiles"
     try:
         from rsbench import get_catalog
-        from rsbench.protocol_card import task_card
+        from rsbench.protocol.protocol_card import task_card
 
         card = task_card(get_catalog().tasks.get(task))
     except Exception:  # noqa: BLE001  (an unwired or unloadable card: the fallback says where it is from)
@@ -85,7 +85,6 @@ def _build_ours(backbone: str, tiny: bool) -> Any:
     from mmengine.registry import MODELS
 
     from rsbench import get_catalog
-
     info = get_catalog().backbone(TINY[backbone] if tiny else backbone)
     info.register_type()
     cfg = info.config()

@@ -4,9 +4,9 @@ The package root stays light (no torch, no OpenMMLab) so that the CLI's listing 
 answer instantly; heavy modules are imported when a run starts.
 """
 
-from rsbench.catalog import BackboneInfo, BackbonePrefix, DatasetInfo, ExecutorInfo, TaskInfo
-from rsbench.hookspecs import hookimpl
-from rsbench.plugin_host import get_catalog, list_backbones, list_datasets, list_tasks
+from rsbench.plugin_api.catalog import BackboneInfo, BackbonePrefix, DatasetInfo, ExecutorInfo, SizeOption, TaskInfo
+from rsbench.plugin_api.hookspecs import hookimpl
+from rsbench.plugin_api.plugin_host import get_catalog, list_backbones, list_datasets, list_tasks
 
 __version__ = "0.1.0"
 
@@ -15,6 +15,7 @@ __all__ = [
     "BackbonePrefix",
     "DatasetInfo",
     "ExecutorInfo",
+    "SizeOption",
     "TaskInfo",
     "__version__",
     "get_catalog",

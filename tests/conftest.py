@@ -17,7 +17,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def aid_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from rsbench.plugin_host import get_catalog
+    from rsbench.plugin_api.plugin_host import get_catalog
 
     root = tmp_path_factory.mktemp("aid")
     get_catalog().datasets.get("aid").write_fixture(root, seed=0)
@@ -27,8 +27,7 @@ def aid_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def fresh_host(monkeypatch: pytest.MonkeyPatch):
     """Reload plugins under the test's environment and restore the normal host afterwards."""
-    from rsbench import plugin_host
-
+    from rsbench.plugin_api import plugin_host
     def load():
         return plugin_host.get_host(reload=True)
 
@@ -56,7 +55,7 @@ def one_torch_thread():
 @pytest.fixture(scope="session")
 def dataset_root(tmp_path_factory: pytest.TempPathFactory):
     """``dataset_root(name)``: the fixture of a registered dataset, written once per session."""
-    from rsbench.plugin_host import get_catalog
+    from rsbench.plugin_api.plugin_host import get_catalog
 
     roots: dict[str, Path] = {}
 

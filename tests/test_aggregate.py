@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from rsbench import leaderboard
-from rsbench.aggregate import (NO_PAPER, PaperResultsError, bootstrap_ci, iqm, match_paper, read_paper, summarize,
+from rsbench.results import leaderboard
+from rsbench.results.aggregate import (NO_PAPER, PaperResultsError, bootstrap_ci, iqm, match_paper, read_paper, summarize,
                                write_tables)
 
 PAPER = ("task,backbone,metric,value,split,protocol,setting,notes,source,verified\n"

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rsbench.backbone import RSBackbone, count_parameters
+from rsbench.plugin_api.backbone import RSBackbone, count_parameters
 from rsbench.errors import CheckpointError
-from rsbench.plugin_host import get_catalog, list_backbones
+from rsbench.plugin_api.plugin_host import get_catalog, list_backbones
 
 BACKBONES = list_backbones()
 #: Built for real (forward on the CPU): everything small enough; paper sizes are only counted.

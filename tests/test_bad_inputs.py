@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rsbench import raster
+from rsbench.io import raster
 from rsbench.errors import DataLayoutError
-from rsbench.plugin_host import get_catalog
+from rsbench.plugin_api.plugin_host import get_catalog
 
 
 @pytest.fixture(scope="session")

@@ -171,8 +171,8 @@ def one_thread(one_torch_thread):
 
 
 def run(base: Path, task: str, root: Path, **kw) -> tuple[dict, Path]:
-    from rsbench.runner import run_evaluation
-    from rsbench.spec import RunSpec
+    from rsbench.run.runner import run_evaluation
+    from rsbench.run.spec import RunSpec
 
     work = base / "work" / task
     spec = RunSpec(backbone="skysense-tiny", task=task, data_root=str(root), work_dir=str(work), max_iters=40,

@@ -54,7 +54,6 @@ def test_live_bytes_answers_boolean_data_checks_and_refuses_other_reads() -> Non
 
 def test_count_of_a_registered_tiny_backbone_adds_parameters_and_activations() -> None:
     from rsbench import get_catalog
-
     info = get_catalog().backbone("resnet50-tiny")
     row = count("resnet50-tiny", 64)
     assert row["input"] == "1x3x64x64" and row["answered"] == 0

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from rsbench.errors import DataLayoutError
-from rsbench.plugin_host import get_catalog
+from rsbench.plugin_api.plugin_host import get_catalog
 from rsbench_change import dfc25, levir_cd, oscd, whu_cd
 
 
@@ -180,13 +180,13 @@ def test_siamese_segmentor_splits_dates_and_rejects_wrong_channels():
 
 
 def _plan(task_name: str, backbone_name: str, root: Path, **options):
-    from rsbench.runner import modality_fit
-    from rsbench.spec import RunSpec
+    from rsbench.run.runner import modality_fit
+    from rsbench.run.spec import RunSpec
 
     catalog = get_catalog()
     info, backbone = catalog.tasks.get(task_name), catalog.backbone(backbone_name)
     task = info.load_task_class()(info, catalog.datasets.get(info.dataset), modality_fit(backbone, info))
-    spec = RunSpec(backbone=backbone_name, task=task_name, data_root=str(root), options=options)
+    spec = RunSpec(backbone=backbone_name, task=task_name, data_root=str(root), options=options).resolved_for(info)
     data = task.check_data(root, spec)
     return task, task.plan(spec, backbone, data), data
 
@@ -205,19 +205,20 @@ def test_how_the_dates_reach_each_backbone_is_decided_and_recorded(roots):
     assert "with day of year" in plan["adapter"] and len(plan["dates"][0]["bands"]) == 10
     task, plan, data = _plan("oscd", "resnet50-tiny", roots["oscd"])
     assert plan["dates"][0]["bands"] == ["B4", "B3", "B2"]
-    files = task._files(data["train"][0], plan["dates"][0], data, 0)
+    files = task._files(data.train[0], plan["dates"][0], data, 0)
     assert [Path(f).name for f in files] == ["B04.tif", "B03.tif", "B02.tif"]
     with pytest.raises(SpecError, match="has no temporal path"):
         _plan("levir-cd", "resnet50-tiny", roots["levir-cd"], temporal="native")
 
 
 def test_unlabelled_splits_point_to_submission(roots):
-    from rsbench.spec import RunSpec
+    from rsbench.run.spec import RunSpec
 
     catalog = get_catalog()
     info = catalog.tasks.get("dfc25-t2")
     task = info.load_task_class()(info, catalog.datasets.get("dfc25-t2"), ("hr",))
     with pytest.raises(DataLayoutError, match="has no targets; use --split submission"):
-        task.check_data(roots["dfc25-t2"], RunSpec(backbone="resnet50-tiny", task="dfc25-t2", split="val"))
-    data = task.check_data(roots["dfc25-t2"], RunSpec(backbone="resnet50-tiny", task="dfc25-t2", split="submission"))
-    assert data["submission"] and len(data["test"]) == 2 and all(s["label"] is None for s in data["test"])
+        task.check_data(roots["dfc25-t2"], RunSpec(backbone="resnet50-tiny", task="dfc25-t2", split="val").resolved_for(info))
+    spec = RunSpec(backbone="resnet50-tiny", task="dfc25-t2", split="submission").resolved_for(info)
+    data = task.check_data(roots["dfc25-t2"], spec)
+    assert data.fact("submission") and len(data.test) == 2 and all(s["label"] is None for s in data.test)

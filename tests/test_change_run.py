@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rsbench.plugin_host import get_catalog
-from rsbench.runner import run_evaluation
-from rsbench.spec import RunSpec
+from rsbench.plugin_api.plugin_host import get_catalog
+from rsbench.run.runner import run_evaluation
+from rsbench.run.spec import RunSpec
 from rsbench_change.io import read_raster
 from rsbench_change.predictions import prediction_stem
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from rsbench.checkpoint import load_into, read_state_dict
+from rsbench.io.checkpoint import load_into, read_state_dict
 from rsbench.errors import CheckpointError
 
 
@@ -68,8 +68,7 @@ def test_strict_loading_reports_missing_unexpected_and_shape_mismatch():
 def test_interval_checkpoints_are_throttled_but_the_final_one_is_always_written(monkeypatch):
     from types import SimpleNamespace
 
-    from rsbench import resume
-
+    from rsbench.run import resume
     clock = [0.0]
     monkeypatch.setattr(resume.time, "monotonic", lambda: clock[0])
     monkeypatch.setattr(resume.CheckpointHook, "_save_checkpoint", lambda self, runner: None)
@@ -91,7 +90,7 @@ def test_interval_checkpoints_are_throttled_but_the_final_one_is_always_written(
 
 
 def test_report_records_loaded_not_used_and_fresh_keys():
-    from rsbench.checkpoint import loaded_from
+    from rsbench.io.checkpoint import loaded_from
 
     net = nn.Sequential(_net(), nn.Conv2d(4, 2, 1))
     sd = {k: v for k, v in net.state_dict().items() if not k.startswith("1.")}

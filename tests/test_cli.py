@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from rsbench.cli import main
+from rsbench.cli.main import main
 
 
 def invoke(*args: str):

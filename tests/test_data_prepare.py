@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from rsbench import data_prepare as dp
-from rsbench.catalog import DatasetInfo
-from rsbench.data_prepare import Archive, PrepareError, Recipe, Variant
+from rsbench.io import data_prepare as dp
+from rsbench.plugin_api.catalog import DatasetInfo
+from rsbench.io.data_prepare import Archive, PrepareError, Recipe, Variant
 
 #: dataset -> (checker, fixture writer, recipe), as the plugins declare them in DatasetInfo.
 def _reader(module: str, recipe: str) -> tuple[str, str, str]:
@@ -55,9 +55,11 @@ RECIPES = {
 COVERED = {"ben-s2": "ben-mm", "dyna-pla": "dyna-mm", "dyna-s2": "dyna-mm", "dyna-s2-cd": "dyna-mm"}
 CASES = [(name, v.name) for name in RECIPES if name not in COVERED
          for v in dp.load_object(RECIPES[name][2]).variants]
-NEEDS_RASTERIO = {("whu-cd", "official"), ("oscd", "release"), ("ben-s2", "v1"), ("ben-mm", "v1"),
+NEEDS_RASTERIO = {("whu-cd", "official"), ("oscd", "release"), ("ben-s2", "v1"), ("ben-mm", "v1"), ("ben-mm", "v2"),
                   ("dfc25-t2", "zenodo"), ("dfc25-t2", "torchgeo"), ("ubcv2", "rgb-sar"), ("earthmiss", "zenodo"),
                   ("dyna-pla", "mediatum"), ("dyna-mm", "mediatum"), ("dfc23-t2", "dataport"), ("fmow-s2", "sdr")}
+#: Variants published as .tar.zst (read with the zstandard package) or holding a parquet file.
+NEEDS_ZSTD = {("ben-s2", "v2"), ("ben-mm", "v2")}
 
 
 def info_of(name: str) -> DatasetInfo:
@@ -95,6 +97,9 @@ def expected_tree(info: DatasetInfo, variant: str, tmp: Path) -> dict[str, bytes
 def test_fixture_archives_prepare_check(name: str, variant: str, tmp_path: Path) -> None:
     if (name, variant) in NEEDS_RASTERIO:
         pytest.importorskip("rasterio")
+    if (name, variant) in NEEDS_ZSTD:
+        pytest.importorskip("zstandard")
+        pytest.importorskip("pyarrow")
     info = info_of(name)
     plain, expected = plain_fixture(info, variant, tmp_path)
     downloads = dp.write_archive_fixture(info, tmp_path / "dl", seed=0, variant=variant, source=plain)
@@ -116,9 +121,10 @@ def test_fixture_archives_prepare_check(name: str, variant: str, tmp_path: Path)
     assert not (tmp_path / "root" / dp.STATE_DIR / "staging").exists()
 
 
-def test_ben_s2_archives_are_ben_mm_s() -> None:
-    s2, mm = (dp.load_object(RECIPES[n][2]).variants[0].archives for n in ("ben-s2", "ben-mm"))
-    assert set(s2) < set(mm) and {a.name for a in set(mm) - set(s2)} == {"BigEarthNet-S1-v1.0.tar.gz"}
+@pytest.mark.parametrize("variant,s1", [("v1", "BigEarthNet-S1-v1.0.tar.gz"), ("v2", "BigEarthNet-S1.tar.zst")])
+def test_ben_s2_archives_are_ben_mm_s(variant: str, s1: str) -> None:
+    s2, mm = (dp.load_object(RECIPES[n][2]).variant(variant).archives for n in ("ben-s2", "ben-mm"))
+    assert set(s2) < set(mm) and {a.name for a in set(mm) - set(s2)} == {s1}
 
 
 def test_dynamicearthnet_recipes_differ_only_in_what_is_required() -> None:
@@ -151,7 +157,7 @@ def test_dynamicearthnet_needs_only_the_modalities_read(tmp_path: Path) -> None:
 
 def test_catalog_declares_the_recipes() -> None:
     """Every dataset with a recipe here declares it, and the checker and fixture the round trips used."""
-    from rsbench.plugin_host import get_catalog
+    from rsbench.plugin_api.plugin_host import get_catalog
 
     catalog = get_catalog()
     declared = {n: catalog.datasets.get(n) for n in RECIPES if n in catalog.datasets}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rsbench.errors import DataLayoutError
-from rsbench.plugin_host import get_catalog
+from rsbench.plugin_api.plugin_host import get_catalog
 from rsbench_detection import dior
 
 OBB = dior.OBB_DIR

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from rsbench import leaderboard
+from rsbench.results import leaderboard
 from rsbench.errors import DataLayoutError
-from rsbench.plugin_host import get_catalog
-from rsbench.runner import run_evaluation
-from rsbench.spec import RunSpec
+from rsbench.plugin_api.plugin_host import get_catalog
+from rsbench.run.runner import run_evaluation
+from rsbench.run.spec import RunSpec
 from rsbench_detection import fair1m, sardet
 
 #: Tiny heads, 64 px inputs and one eval worker so each run takes seconds on 2 shared cores.

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from rsbench import leaderboard
-from rsbench.runner import run_evaluation
-from rsbench.spec import RunSpec
+from rsbench.results import leaderboard
+from rsbench.run.runner import run_evaluation
+from rsbench.run.spec import RunSpec
 from rsbench_detection import dior
 
 pytestmark = pytest.mark.slow

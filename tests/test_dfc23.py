@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from rsbench.errors import DataLayoutError
-from rsbench.runner import run_evaluation
-from rsbench.spec import RunSpec
+from rsbench.run.runner import run_evaluation
+from rsbench.run.spec import RunSpec
 from rsbench_crossmodal import dfc23
 from rsbench_crossmodal.height import height_metrics, holdout, pixel_stats
 

@@ -7,11 +7,13 @@ import csv
 
 import pytest
 
-from rsbench import distributed, leaderboard
+from rsbench.run import distributed
+
+from rsbench.results import leaderboard
 from rsbench.errors import RsbenchError, SpecError
-from rsbench.runner import run_evaluation
-from rsbench.scoring import score_predictions
-from rsbench.spec import RunSpec
+from rsbench.run.runner import run_evaluation
+from rsbench.run.scoring import score_predictions
+from rsbench.run.spec import RunSpec
 
 pytestmark = pytest.mark.slow
 

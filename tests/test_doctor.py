@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rsbench.doctor import CudaKernels, cuda_ops_status, fatbin_kernels, judge_cuda_ops, mmcv_extension
+from rsbench.cli.doctor import CudaKernels, cuda_ops_status, fatbin_kernels, judge_cuda_ops, mmcv_extension
 
 H100 = [("NVIDIA H100 80GB HBM3", (9, 0))]
 

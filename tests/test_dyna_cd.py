@@ -15,9 +15,9 @@ import torch
 from PIL import Image
 
 from rsbench.errors import DataLayoutError
-from rsbench.plugin_host import get_catalog
-from rsbench.runner import run_evaluation
-from rsbench.spec import RunSpec
+from rsbench.plugin_api.plugin_host import get_catalog
+from rsbench.run.runner import run_evaluation
+from rsbench.run.spec import RunSpec
 from rsbench_change import dyna_cd
 from rsbench_segmentation import dynamicearthnet as den
 
@@ -104,13 +104,13 @@ def test_loader_rejects_s2_on_another_grid(fixture_root, tmp_path):
 
 # -- model ----------------------------------------------------------------------------
 def _native_config(fixture_root: Path, work: Path) -> tuple[dict, dict]:
-    from rsbench.runner import modality_fit
+    from rsbench.run.runner import modality_fit
 
     catalog = get_catalog()
     info, backbone = catalog.tasks.get("dyna-s2-cd"), catalog.backbone("skysense-tiny")
     task = info.load_task_class()(info, catalog.datasets.get(info.dataset), modality_fit(backbone, info))
     spec = RunSpec(backbone="skysense-tiny", task="dyna-s2-cd", data_root=str(fixture_root),
-                   options=dict(temporal="native"))
+                   options=dict(temporal="native")).resolved_for(info)
     data = task.check_data(fixture_root, spec)
     return task.build_config(spec, backbone, data, work), data
 
@@ -125,7 +125,7 @@ def test_native_route_gives_the_head_each_date_and_the_pair(fixture_root, tmp_pa
     cfg, data = _native_config(fixture_root, tmp_path)
     assert cfg["model"]["temporal"] == "native" and cfg["model"]["neck"]["policy"] == "concat"
     assert cfg["model"]["decode_head"]["in_channels"] == [16 + 16 + 16, 64 + 32, 128 + 64, 256 + 128]
-    assert "native temporal path" in data["adapter"] and "each date alone" in data["adapter"]
+    assert "native temporal path" in data.derived["adapter"] and "each date alone" in data.derived["adapter"]
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope("mmseg"):
         model = MODELS.build(cfg["model"]).eval()

@@ -15,11 +15,11 @@ import rasterio
 import torch
 from PIL import Image
 
-from rsbench import leaderboard
+from rsbench.results import leaderboard
 from rsbench.errors import DataLayoutError, SpecError
-from rsbench.plugin_host import get_catalog
-from rsbench.runner import run_evaluation
-from rsbench.spec import RunSpec
+from rsbench.plugin_api.plugin_host import get_catalog
+from rsbench.run.runner import run_evaluation
+from rsbench.run.spec import RunSpec
 from rsbench_segmentation import dynamicearthnet as den
 
 TASKS = ("dyna-pla", "dyna-s2", "dyna-mm")
@@ -147,9 +147,10 @@ def test_split_files_naming_absent_files_fail_with_the_line(copy: Path):
 def test_rgb_backbone_gets_r_g_b_of_every_frame_and_skysense_the_sentinel_bands(root: Path, tmp_path: Path):
     catalog = get_catalog()
     task = _task("dyna-pla", ["hr"])
-    data = task.check_data(root, RunSpec("resnet50-tiny", "dyna-pla"))
+    spec = RunSpec("resnet50-tiny", "dyna-pla").resolved_for(task.info)
+    data = task.check_data(root, spec)
     resnet = catalog.backbones.get("resnet50-tiny")
-    cfg = task.build_config(RunSpec("resnet50-tiny", "dyna-pla"), resnet, data, tmp_path)
+    cfg = task.build_config(spec, resnet, data, tmp_path)
     load = cfg["train_dataloader"]["dataset"]["pipeline"][0]
     assert load["channels"]["hr"][:6] == [2, 1, 0, 6, 5, 4] and len(load["channels"]["hr"]) == 18
     assert cfg["model"]["modalities"] == [["hr", 3, 6]] and cfg["model"]["temporal"] == "mean"
@@ -159,14 +160,14 @@ def test_rgb_backbone_gets_r_g_b_of_every_frame_and_skysense_the_sentinel_bands(
         task.temporal(resnet, {"temporal_reduction": "median"})
 
     mm = _task("dyna-mm", ["hr", "s2", "s1"])
-    spec = RunSpec("skysense-tiny", "dyna-mm")
+    spec = RunSpec("skysense-tiny", "dyna-mm").resolved_for(mm.info)
     data = mm.check_data(root, spec)
     cfg = mm.build_config(spec, catalog.backbones.get("skysense-tiny"), data, tmp_path)
     assert cfg["model"]["modalities"] == [["hr", 3, 6], ["s2", 10, 1], ["s1", 2, 1]]
     assert cfg["model"]["temporal"] == "native"
     assert cfg["train_dataloader"]["dataset"]["pipeline"][0]["channels"]["s2"] == list(range(1, 9)) + [10, 11]
     assert "dates" in cfg["train_dataloader"]["dataset"]["pipeline"][-1]["meta_keys"]
-    s2_mean = data["normalization"]["s2"][0]
+    s2_mean = data.fact("normalization")["s2"][0]
     assert len(s2_mean) == 12 and 200 < min(s2_mean) and max(s2_mean) < 2600  # measured on the fixture
 
 

@@ -24,7 +24,7 @@ def rsbench(*args: str, env: dict | None = None, cwd=None) -> subprocess.Complet
 
 
 def test_listing_is_fast_and_never_imports_the_stack():
-    code = ("import sys; from click.testing import CliRunner; from rsbench.cli import main; "
+    code = ("import sys; from click.testing import CliRunner; from rsbench.cli.main import main; "
             "r = CliRunner().invoke(main, ['list']); r2 = CliRunner().invoke(main, ['info', 'task', 'aid']); "
             "assert r.exit_code == 0 and r2.exit_code == 0, r.output; "
             "heavy = [m for m in ('torch', 'mmengine', 'mmcv', 'mmpretrain', 'timm') if m in sys.modules]; "

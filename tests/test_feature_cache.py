@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from rsbench import feature_cache
-from rsbench.plugin_host import get_catalog
+from rsbench.engine import feature_cache
+from rsbench.plugin_api.plugin_host import get_catalog
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -86,8 +86,8 @@ def test_hits_skip_the_backbone_and_return_what_it_computed(tmp_path: Path, dtyp
 @pytest.fixture(scope="module")
 def aid_linear(aid_root: Path, tmp_path_factory: pytest.TempPathFactory):
     """The AID linear probe three times: uncached, cache cold (fills it), cache warm (another work dir)."""
-    from rsbench.runner import run_evaluation
-    from rsbench.spec import RunSpec
+    from rsbench.run.runner import run_evaluation
+    from rsbench.run.spec import RunSpec
 
     rows = {}
     for name, cache in (("uncached", False), ("cold", True), ("warm", True)):
@@ -110,8 +110,8 @@ def test_linear_probe_metrics_are_identical_with_and_without_the_cache(aid_linea
 
 
 def test_a_frozen_run_with_pixel_augmentation_does_not_use_the_cache(aid_root: Path, tmp_path: Path) -> None:
-    from rsbench.runner import run_evaluation
-    from rsbench.spec import RunSpec
+    from rsbench.run.runner import run_evaluation
+    from rsbench.run.spec import RunSpec
 
     spec = RunSpec(backbone="resnet50-tiny", task="aid", data_root=str(aid_root), protocol="frozen", max_iters=2,
                    work_dir=str(tmp_path / "w"))

@@ -11,9 +11,9 @@ import torch
 from mmengine.registry import MODELS
 from torch import nn
 
-from rsbench.backbone import RSBackbone, build_on_meta
+from rsbench.plugin_api.backbone import RSBackbone, build_on_meta
 from rsbench.errors import RsbenchError
-from rsbench.plugin_host import get_catalog, list_backbones
+from rsbench.plugin_api.plugin_host import get_catalog, list_backbones
 
 #: timm backbones through the ``timm:`` prefix: one per block layout (Sequential stages,
 #: ``blocks`` containers in stages, a ViT behind timm's FeatureGetterNet) -> build overrides.
@@ -159,8 +159,8 @@ def test_the_run_option_checkpoints_the_backbone_and_keeps_the_metrics(aid_root,
     leaves it out (it changes no value), and a short fine-tuning run gives the same metrics as without it."""
     import json
 
-    from rsbench.runner import run_evaluation
-    from rsbench.spec import RunSpec
+    from rsbench.run.runner import run_evaluation
+    from rsbench.run.spec import RunSpec
 
     rows, metrics = [], []
     for on in (False, True):

@@ -1,4 +1,4 @@
-"""Input rules as data (rsbench.input_rules): every registered backbone x task pair is checked at
+"""Input rules as data (rsbench.protocol.input_rules): every registered backbone x task pair is checked at
 its default and smoke options without building a model; a run on data smaller than a backbone's
 minimum adapts (scene classification) instead of failing at the first forward."""
 
@@ -11,12 +11,20 @@ from pathlib import Path
 
 import pytest
 
-from rsbench import hookimpl, input_rules
+from rsbench import hookimpl
+
+from rsbench.protocol import input_rules
 from rsbench.errors import SpecError
-from rsbench.plugin_host import get_catalog
+from rsbench.plugin_api.checked_data import CheckedData
+from rsbench.plugin_api.plugin_host import get_catalog
 
 CATALOG = get_catalog()
 PAIRS = [(b.name, t.name) for b in CATALOG.backbones for t in CATALOG.tasks]
+
+
+def _native(size: int) -> CheckedData:
+    """Checked data whose images are ``size`` px on their longer side."""
+    return CheckedData(root=Path("."), classes=(), split="test", options={}, native_size=size)
 
 
 def _options(task, mode: str) -> dict:
@@ -24,7 +32,7 @@ def _options(task, mode: str) -> dict:
 
 
 def _fits(backbone, task, options) -> list[str]:
-    """As rsbench.runner.modality_fit (not imported: it pulls the runner's dependencies)."""
+    """As rsbench.run.runner.modality_fit (not imported: it pulls the runner's dependencies)."""
     return [m for m, bands in task.provided_modalities(options).items()
             if m in backbone.modalities and set(backbone.modalities[m]) <= set(bands)]
 
@@ -97,10 +105,10 @@ def test_aid_resizes_to_256_for_swinv2_h_and_stays_224_for_the_others():
 
 def test_resisc45_at_native_256_or_a_64_px_fixture_goes_to_256_for_swinv2_h():
     task, sky = CATALOG.tasks.get("resisc45"), CATALOG.backbone("skysense")
-    assert input_rules.check(sky, task, dict(task.options), ["hr"], data={"image_size": (256, 256)}).sizes == {"max_size": 256}
-    assert input_rules.check(sky, task, dict(task.options), ["hr"], data={"image_size": (64, 64)}).sizes == {"max_size": 256}
+    assert input_rules.check(sky, task, dict(task.options), ["hr"], data=_native(256)).sizes == {"max_size": 256}
+    assert input_rules.check(sky, task, dict(task.options), ["hr"], data=_native(64)).sizes == {"max_size": 256}
     resnet = CATALOG.backbone("resnet50")
-    assert input_rules.check(resnet, task, dict(task.options), ["hr"], data={"image_size": (64, 64)}).sizes == {"max_size": 64}
+    assert input_rules.check(resnet, task, dict(task.options), ["hr"], data=_native(64)).sizes == {"max_size": 64}
 
 
 def test_a_detection_resize_adapts_but_images_smaller_than_the_rule_are_refused():
@@ -108,10 +116,10 @@ def test_a_detection_resize_adapts_but_images_smaller_than_the_rule_are_refused(
     opts = {**dior.options, "img_size": 64}
     plan = input_rules.check(sky, dior, opts, ["hr"])
     assert plan.changed_options == {"img_size": 256} and plan.options["img_size"] == 256
-    assert input_rules.check(sky, dior, plan.options, ["hr"], data={"img_size": 256}).sizes == {"img_size": 256}
+    assert input_rules.check(sky, dior, plan.options, ["hr"], data=_native(256)).sizes == {"img_size": 256}
     with pytest.raises(SpecError, match=r"feeds 128 px \(img_size: .*\) at the native size of its images; "
                                          r"the images are smaller than that"):
-        input_rules.check(sky, dior, plan.options, ["hr"], data={"img_size": 128})
+        input_rules.check(sky, dior, plan.options, ["hr"], data=_native(128))
 
 
 def test_crops_do_not_adapt_the_error_names_option_size_rule_and_fix():
@@ -138,9 +146,9 @@ def test_a_zero_size_is_checked_at_the_native_size_and_off_multiples_are_noted()
     guso, sky = CATALOG.tasks.get("guso-reg"), CATALOG.backbone("skysense-hr")
     opts = {**guso.options, "img_size": 0}
     assert input_rules.check(sky, guso, opts, ["hr"]).notes == ["img_size 0: the native size"]
-    assert input_rules.check(sky, guso, opts, ["hr"], data={"crop": 512}).sizes == {"img_size": 512}
+    assert input_rules.check(sky, guso, opts, ["hr"], data=_native(512)).sizes == {"img_size": 512}
     with pytest.raises(SpecError, match="feeds 200 px .* at the native size of its images"):
-        input_rules.check(sky, guso, opts, ["hr"], data={"crop": 200})
+        input_rules.check(sky, guso, opts, ["hr"], data=_native(200))
     plan = input_rules.check(sky, guso, {**guso.options, "img_size": 240}, ["hr"])
     assert plan.sizes == {"img_size": 240}
     assert plan.row_value() == "240 px (img_size); img_size 240 is not a multiple of 32 (padded inside skysense-hr)"
@@ -149,7 +157,7 @@ def test_a_zero_size_is_checked_at_the_native_size_and_off_multiples_are_noted()
 def test_the_module_imports_no_torch():
     import subprocess
 
-    code = "import sys, rsbench.input_rules; sys.exit('torch' in sys.modules)"
+    code = "import sys, rsbench.protocol.input_rules; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
@@ -162,13 +170,13 @@ def test_adapt_size_rounds_up_to_the_multiple_only_below_the_minimum():
 
 def test_the_scene_config_of_paper_size_skysense_resizes_aid_to_256(aid_root, tmp_path):
     """The adapted config, without building the 2 B-parameter model."""
-    from rsbench.spec import RunSpec
+    from rsbench.run.spec import RunSpec
 
     task_info = CATALOG.tasks.get("aid")
     task = task_info.load_task_class()(task_info, CATALOG.datasets.get("aid"), ["hr"])
-    spec = RunSpec(backbone="skysense", task="aid", data_root=str(aid_root))
+    spec = RunSpec(backbone="skysense", task="aid", data_root=str(aid_root)).resolved_for(task_info)
     data = task.check_data(aid_root, spec)
-    assert data["img_size"] == 64  # the fixture's native size
+    assert data.native_size == 64  # the fixture's native size
     for name, size in (("skysense", 256), ("resnet50-tiny", 64)):
         cfg = task.build_config(spec, CATALOG.backbone(name), data, tmp_path / name)
         resize = [s for s in cfg["train_dataloader"]["dataset"]["pipeline"] if s["type"] == "Resize"]
@@ -247,8 +255,8 @@ def test_a_preset_whose_minimum_is_above_the_fixture_runs_aid_at_the_adapted_siz
         with pytest.raises(Exception):  # the rule is real: 64 px leaves the last stage 2 tokens
             model(torch.zeros(1, 3, 64, 64))
 
-    from rsbench.runner import run_evaluation
-    from rsbench.spec import RunSpec
+    from rsbench.run.runner import run_evaluation
+    from rsbench.run.spec import RunSpec
 
     spec = RunSpec(backbone=WIDE_WINDOW, task="aid", data_root=str(small_aid), max_iters=2, batch_size=4,
                    protocol="linear", feature_cache=False, work_dir=str(tmp_path / "work"))

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from rsbench import get_catalog
-from rsbench.backbone import InitialisedWeightsWarning, count_parameters
-from rsbench.checkpoint import loaded_from
+from rsbench.plugin_api.backbone import InitialisedWeightsWarning, count_parameters
+from rsbench.io.checkpoint import loaded_from
 from rsbench.errors import CheckpointError, ModalityMismatch
 
 import timm  # noqa: E402  (a declared dependency: no skip)

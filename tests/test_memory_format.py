@@ -8,8 +8,8 @@ import torch
 from mmengine.registry import MODELS
 
 from rsbench.errors import SpecError
-from rsbench.plugin_host import get_catalog
-from rsbench.spec import RunSpec
+from rsbench.plugin_api.plugin_host import get_catalog
+from rsbench.run.spec import RunSpec
 
 
 def _build(name: str):
@@ -48,7 +48,7 @@ def test_a_bad_memory_format_is_named():
 def test_the_hook_converts_the_backbone_of_a_built_model():
     from types import SimpleNamespace
 
-    from rsbench.compute_options import ChannelsLastHook
+    from rsbench.engine.compute_options import ChannelsLastHook
 
     for force, name, converted in ((False, "resnet50-tiny", True), (False, "vit-tiny", False),
                                    (True, "vit-tiny", True)):

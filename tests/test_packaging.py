@@ -39,13 +39,13 @@ def test_an_installed_wheel_lists_and_dry_runs_every_suite(tmp_path):
     where = subprocess.run([python, "-c", "import rsbench, rsbench_suites; print(rsbench.__file__)"],
                            capture_output=True, text=True, env=env, cwd=tmp_path, check=True).stdout
     assert str(target) in where and str(REPO) not in where
-    from rsbench.suite import expand, load_suite
+    from rsbench.suites.suite import expand, load_suite
 
     for suite, tasks in (("all", 25), ("skysense16", 16), ("mars9", 9)):
         loaded = load_suite(suite)
         assert len({e.task for e in loaded.evaluations}) == tasks
         count = len(expand(loaded, ["resnet50-tiny"], [0], None, {}, smoke=True))
-        out = subprocess.run([python, "-m", "rsbench.cli", "suite", "--suite", suite, "--backbones", "resnet50-tiny",
+        out = subprocess.run([python, "-m", "rsbench.cli.main", "suite", "--suite", suite, "--backbones", "resnet50-tiny",
                               "--smoke", "--dry-run"], capture_output=True, text=True, env=dict(env, COLUMNS="200"),
                              cwd=tmp_path)
         assert out.returncode == 0, out.stderr

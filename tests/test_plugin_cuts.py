@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rsbench.plugin_host import get_host
+from rsbench.plugin_api.plugin_host import get_host
 
 REPO = Path(__file__).resolve().parent.parent
 ENTRY_POINTS = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]["rsbench"]

@@ -17,15 +17,15 @@ import torch
 from click.testing import CliRunner
 from mmengine.registry import MODELS
 
-from rsbench import leaderboard
-from rsbench.checkpoint import read_state_dict
+from rsbench.results import leaderboard
+from rsbench.io.checkpoint import read_state_dict
 from rsbench.errors import DataLayoutError, RsbenchError
-from rsbench.plugin_host import get_catalog
-from rsbench.pretrain import (PretrainSettings, batch_indices, cosine_lr, cosine_momentum, ema_update, info_nce,
+from rsbench.plugin_api.plugin_host import get_catalog
+from rsbench.pretraining.loop import (PretrainSettings, batch_indices, cosine_lr, cosine_momentum, ema_update, info_nce,
                               load_objective_class, run_pretraining)
-from rsbench.pretrain_cli import pretrain as pretrain_command
-from rsbench.runner import run_evaluation
-from rsbench.spec import RunSpec
+from rsbench.cli.pretrain import pretrain as pretrain_command
+from rsbench.run.runner import run_evaluation
+from rsbench.run.spec import RunSpec
 from rsbench_mars import pretrain_data as mars_data
 from rsbench_mars.pretrain import MaRSPretrainer
 from rsbench_mars.pretrain_losses import CrossGranularityContrastiveLoss, MaskedReconstructionLoss
@@ -264,7 +264,7 @@ def test_mars_fixture_pairs_and_layout_errors(mars_root, tmp_path):
     summary = mars_data.check(mars_root)
     assert summary["count"] == 32 and summary["unpaired"] == 1
     assert summary["sensors"] == ["Umbra_patches", "Capella_patches"]
-    from rsbench.raster import raster_info
+    from rsbench.io.raster import raster_info
 
     info = raster_info(Path(summary["pairs"][-1][1]))
     assert info.dtype == "uint16" and info.bands == 1  # Capella SAR
@@ -495,5 +495,5 @@ def test_cli_writes_the_fixture_trains_and_reports(tmp_path):
 
 
 def test_importing_the_command_does_not_import_torch():
-    code = "import sys, rsbench.pretrain_cli; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, rsbench.cli.pretrain; assert 'torch' not in sys.modules, 'torch imported'"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).returncode == 0

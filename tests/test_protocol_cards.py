@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from rsbench import protocol_card as pc
-from rsbench.catalog import load_object
-from rsbench.plugin_host import get_catalog
-from rsbench.spec import RunSpec
+from rsbench.protocol import protocol_card as pc
+from rsbench.plugin_api.catalog import load_object
+from rsbench.plugin_api.plugin_host import get_catalog
+from rsbench.run.spec import RunSpec
 
 #: The ``TaskInfo.card`` each task declares.
 CARD_PATHS = {
@@ -134,7 +134,7 @@ def roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def build(task: str, backbone: str, root: Path, work: Path, **spec_kw: Any) -> tuple[dict[str, Any], Any, Any]:
     """The task's config for a resolved spec, with the card declared (independent of plugin.py)."""
-    from rsbench.runner import modality_fit
+    from rsbench.run.runner import modality_fit
 
     catalog = get_catalog()
     info = replace(catalog.tasks.get(task), card=CARD_PATHS[task])
@@ -189,7 +189,7 @@ def test_dior_default_runs_follow_the_skysense_dior_config(roots, tmp_path, task
     assert ow["optimizer"]["weight_decay"] == 0.05 and ow["accumulative_counts"] == 8  # 8 = 1 x 8
     assert cfg["train_dataloader"]["batch_size"] == 1
     assert cfg["model"]["backbone"]["hr"]["drop_path_rate"] == 0.2
-    n = len(data["train"])
+    n = len(data.train)
     assert cfg["train_cfg"]["max_iters"] == 12 * n  # 12 epochs of batch-1 iterations
     warm, steps = cfg["param_scheduler"]
     assert warm["end"] == min(1000 * 8, 12 * n) and warm["start_factor"] == 0.001
@@ -199,7 +199,7 @@ def test_dior_default_runs_follow_the_skysense_dior_config(roots, tmp_path, task
 
 def test_options_the_run_changes_override_the_card(roots, tmp_path):
     cfg, row, data = build("dior", "skysense-tiny", roots["dior"], tmp_path, options=dict(epochs=24, batch_size=4))
-    n = -(-len(data["train"]) // 4)  # iterations per epoch at batch 4
+    n = -(-len(data.train) // 4)  # iterations per epoch at batch 4
     assert cfg["train_dataloader"]["batch_size"] == 4 and cfg["optim_wrapper"]["accumulative_counts"] == 2
     assert cfg["train_cfg"]["max_iters"] == 24 * n
     assert cfg["param_scheduler"][1]["milestones"] == [16 * n, 22 * n]  # the card's 8/12 and 11/12 kept
@@ -220,7 +220,7 @@ def test_mars_task_default_runs_follow_the_released_code(roots, tmp_path, task, 
     assert cfg["train_dataloader"]["batch_size"] == batch
     assert ow.get("accumulative_counts", 1) == accumulate
     assert cfg["model"]["backbone"]["encoder"]["drop_path_rate"] == 0.1
-    per_epoch = -(-len(data["train"]) // batch)
+    per_epoch = -(-len(data.train) // batch)
     assert cfg["train_cfg"]["max_iters"] == per_epoch * epochs
     sched = cfg["param_scheduler"]
     if step is not None:  # StepLR every epochs // 4, no warmup
@@ -238,7 +238,7 @@ def _optimizer_groups(backbone_name: str, **extra: Any) -> dict[str, float]:
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import MODELS
 
-    import rsbench.layer_decay  # noqa: F401  (registers the constructor)
+    import rsbench.protocol.layer_decay  # noqa: F401  (registers the constructor)
 
     catalog = get_catalog()
     info = catalog.backbone(backbone_name)

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rsbench import atomic_write, raster
+from rsbench.io import atomic_write
+
+from rsbench.io import raster
 from rsbench.errors import DataLayoutError, PredictionError
-from rsbench.normalization import IMAGENET, IMAGENET_MEAN, IMAGENET_STD
+from rsbench.protocol.normalization import IMAGENET, IMAGENET_MEAN, IMAGENET_STD
 
 
 @pytest.fixture
@@ -185,7 +187,7 @@ def test_imagenet_constants_are_torchvisions_on_0_255() -> None:
 
 
 def test_read_id_map_refuses_a_jpeg_prediction(tmp_path: Path) -> None:
-    from rsbench.scoring import read_id_map
+    from rsbench.run.scoring import read_id_map
 
     ids = (np.arange(16 * 16) % 3).astype(np.uint8).reshape(16, 16)
     Image.fromarray(ids).save(tmp_path / "p.png")

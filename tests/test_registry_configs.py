@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from rsbench.plugin_host import get_catalog, list_tasks
-from rsbench.runner import RunRecord, modality_fit, prepare
-from rsbench.spec import RunSpec
+from rsbench.plugin_api.plugin_host import get_catalog, list_tasks
+from rsbench.run.runner import RunRecord, modality_fit, prepare
+from rsbench.run.spec import RunSpec
 
 #: A tiny backbone for each kind of input: the first in this order that fits the task.
 TINY = ("resnet50-tiny", "skysense-tiny", "mars-tiny")

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rsbench import leaderboard
-from rsbench.report import fmt, write_report
+from rsbench.results import leaderboard
+from rsbench.results.report import fmt, write_report
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 METRIC = {"aid": "OA", "isaid": "mIoU", "levir-cd": "F1 (change)"}
@@ -108,7 +108,7 @@ def as_frame(rows: list[list[tuple[str, str | None, str]]]) -> pd.DataFrame:
 
 
 def expected(results: Path) -> pd.DataFrame:
-    """Mean, std and n straight from the CSV, independent of rsbench.aggregate."""
+    """Mean, std and n straight from the CSV, independent of rsbench.results.aggregate."""
     frame = pd.read_csv(results / leaderboard.LEADERBOARD_NAME, dtype=str, keep_default_na=False)
     ok = frame[frame["status"] == "ok"].assign(value=lambda f: f["value"].astype(float))
     return ok.groupby(["task", "backbone"])["value"].agg(["mean", "std", "count"]).reset_index().fillna(0.0)

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from rsbench import leaderboard
-from rsbench.aggregate import NO_PAPER
-from rsbench.report import write_report
+from rsbench.results import leaderboard
+from rsbench.results.aggregate import NO_PAPER
+from rsbench.results.report import write_report
 from test_report import as_frame, parse_page
 
 REPO_PAPER = Path(__file__).resolve().parents[1] / "results" / "paper_results.csv"

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from rsbench import leaderboard
+from rsbench.results import leaderboard
 from rsbench.errors import CheckpointError, DataLayoutError
-from rsbench.runner import run_evaluation
-from rsbench.spec import RunSpec
+from rsbench.run.runner import run_evaluation
+from rsbench.run.spec import RunSpec
 
 pytestmark = pytest.mark.slow
 CHANCE = 100 / 30

@@ -9,10 +9,10 @@ from dataclasses import replace
 import pytest
 from click.testing import CliRunner
 
-from rsbench import leaderboard
+from rsbench.results import leaderboard
 from rsbench.errors import SpecError
-from rsbench.run_config import finalise, run_key
-from rsbench.spec import RunSpec, parse_checkpoints
+from rsbench.run.run_config import finalise, run_key
+from rsbench.run.spec import RunSpec, parse_checkpoints
 
 TASK_CFG = dict(
     model=dict(type="ImageClassifier", backbone=dict(type="RSBMMPretrainBackbone", frozen=False)),
@@ -84,8 +84,8 @@ def test_checkpoint_parts_parse():
 def test_cuda_without_a_gpu_is_one_sentence_and_no_row(tmp_path, monkeypatch):
     """``test.sh`` hides GPUs (CUDA_VISIBLE_DEVICES=''), as a machine without one."""
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    from rsbench.cli import main
-    from rsbench.runner import run_evaluation
+    from rsbench.cli.main import main
+    from rsbench.run.runner import run_evaluation
 
     spec = RunSpec(backbone="resnet50-tiny", task="aid", data_root=str(tmp_path), device="cuda")
     with pytest.raises(SpecError, match="--device cuda: .*; run with --device cpu"):

@@ -13,10 +13,10 @@ import pytest
 from PIL import Image
 
 from rsbench.errors import PredictionError
-from rsbench.plugin_host import get_catalog
-from rsbench.runner import run_evaluation
-from rsbench.scoring import score_predictions
-from rsbench.spec import RunSpec
+from rsbench.plugin_api.plugin_host import get_catalog
+from rsbench.run.runner import run_evaluation
+from rsbench.run.scoring import score_predictions
+from rsbench.run.spec import RunSpec
 from rsbench_change.io import read_raster
 from rsbench_change.predictions import prediction_stem
 from rsbench_segmentation import dynamicearthnet as den
@@ -50,7 +50,7 @@ def tests(roots) -> dict[str, list[dict]]:
     for t, root in roots.items():
         info = catalog.tasks.get(t)
         task = info.load_task_class()(info, catalog.datasets.get(info.dataset), list(info.modalities))
-        out[t] = task.check_data(root, RunSpec(backbone="external:x", task=t, data_root=str(root)))["test"]
+        out[t] = list(task.check_data(root, RunSpec(backbone="external:x", task=t, data_root=str(root)).resolved_for(info)).test)
     return out
 
 

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from rsbench.errors import PredictionError
-from rsbench.plugin_host import get_catalog
-from rsbench.runner import run_evaluation
-from rsbench.scoring import score_predictions
-from rsbench.spec import RunSpec
+from rsbench.plugin_api.plugin_host import get_catalog
+from rsbench.run.runner import run_evaluation
+from rsbench.run.scoring import score_predictions
+from rsbench.run.spec import RunSpec
 from rsbench_classification import prediction_csv
 
 TASKS = ("aid", "resisc45", "fmow-s2", "ben-s2", "ben-mm")
@@ -50,9 +50,9 @@ def truth(roots) -> dict[str, tuple[list[str], list[list[int]], list[str]]]:
     for t, root in roots.items():
         info = catalog.tasks.get(t)
         task = info.load_task_class()(info, catalog.datasets.get(info.dataset), list(info.modalities))
-        data = task.check_data(root, RunSpec(backbone="external:x", task=t, data_root=str(root)))
-        labels = [[y] for _, y in data["test"]] if t in ("aid", "resisc45") else [s["gt_label"] for s in data["test"]]
-        out[t] = task.sample_ids(data), labels, list(data["classes"])
+        data = task.check_data(root, RunSpec(backbone="external:x", task=t, data_root=str(root)).resolved_for(info))
+        labels = [[y] for _, y in data.test] if t in ("aid", "resisc45") else [s["gt_label"] for s in data.test]
+        out[t] = task.sample_ids(data), labels, list(data.classes)
     return out
 
 

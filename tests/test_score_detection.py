@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from rsbench.errors import PredictionError
-from rsbench.plugin_host import get_catalog
-from rsbench.runner import run_evaluation
-from rsbench.scoring import score_predictions
-from rsbench.spec import RunSpec
+from rsbench.plugin_api.plugin_host import get_catalog
+from rsbench.run.runner import run_evaluation
+from rsbench.run.scoring import score_predictions
+from rsbench.run.spec import RunSpec
 from rsbench_detection import dior, fair1m, sardet, ubcv2
 from rsbench_detection.predictions import write_coco_results, write_dota
 

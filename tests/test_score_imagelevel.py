@@ -17,10 +17,10 @@ import torch
 from PIL import Image
 
 from rsbench.errors import PredictionError
-from rsbench.plugin_host import get_catalog
-from rsbench.runner import run_evaluation
-from rsbench.scoring import score_predictions
-from rsbench.spec import RunSpec
+from rsbench.plugin_api.plugin_host import get_catalog
+from rsbench.run.runner import run_evaluation
+from rsbench.run.scoring import score_predictions
+from rsbench.run.spec import RunSpec
 from rsbench_crossmodal import dfc23, guso
 from rsbench_crossmodal.height import holdout
 from rsbench_crossmodal.registration import AFFINE_COLUMNS, H_COLUMNS, read_transforms, registration_rmse
@@ -188,7 +188,7 @@ def test_translation_missing_and_malformed_images_are_named(base, guso_root, tmp
     with pytest.raises(PredictionError, match=rf"{ids[1]}_opt.png: 32x32 px; the target is 64x64"):
         score_predictions("guso-trans", guso_root, folder, "trans-size", **kw)
     Image.new("L", (64, 64)).save(folder / f"{ids[1]}_opt.png")
-    with pytest.raises(PredictionError, match=rf"{ids[1]}_opt.png: mode L \(1 band\(s\)\); expected 8-bit RGB"):
+    with pytest.raises(PredictionError, match=rf"{ids[1]}_opt.png: 1 band\(s\) of uint8; expected 8-bit RGB"):
         score_predictions("guso-trans", guso_root, folder, "trans-grey", **kw)
 
 

@@ -10,11 +10,11 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from rsbench import leaderboard
+from rsbench.results import leaderboard
 from rsbench.errors import PredictionError
-from rsbench.plugin_host import get_catalog
-from rsbench.scoring import score_predictions
-from rsbench.spec import RunSpec
+from rsbench.plugin_api.plugin_host import get_catalog
+from rsbench.run.scoring import score_predictions
+from rsbench.run.spec import RunSpec
 from test_segmentation import seg_roots  # noqa: F401  (the session-scoped fixture datasets)
 
 
@@ -29,11 +29,11 @@ def write_predictions(task: str, root: Path, out: Path, mode: str, seed: int = 0
     uniform random ids (``random``), named like the label, or at the label's relative path
     where label names repeat (EarthMiss: ``<city>/masks/0001_mask.png``)."""
     info, task_obj = _task(task)
-    data = task_obj.check_data(root, RunSpec(backbone="x", task=task))
+    data = task_obj.check_data(root, RunSpec(backbone="x", task=task).resolved_for(info))
     rng = np.random.default_rng(seed)
     n = len(task_obj.module.CLASSES)
-    stems = [Path(s["label"]).stem for s in data["test"]]
-    for sample in data["test"]:
+    stems = [Path(s["label"]).stem for s in data.test]
+    for sample in data.test:
         _, label = task_obj.module.load(sample, tuple(info.modalities))
         ids = np.where(label == 255, 0, label) if mode == "perfect" else rng.integers(0, n, label.shape)
         rel = Path(sample["label"]).resolve().relative_to(Path(root).resolve()).with_suffix(".png")
@@ -85,7 +85,7 @@ def test_missing_wrong_size_and_bad_ids_are_named(seg_roots, tmp_path):  # noqa:
 
 
 def test_cli_scores_and_reuses_identical_predictions(seg_roots, tmp_path):  # noqa: F811
-    from rsbench.cli import main
+    from rsbench.cli.main import main
 
     root = seg_roots["deepglobe-road"]
     preds = write_predictions("deepglobe-road", root, tmp_path / "p", "perfect")

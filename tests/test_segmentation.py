@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from rsbench.errors import DataLayoutError, SpecError
-from rsbench.plugin_host import get_catalog
-from rsbench.spec import RunSpec
+from rsbench.plugin_api.plugin_host import get_catalog
+from rsbench.run.spec import RunSpec
 from rsbench_segmentation import common, deepglobe_road, earthmiss, isaid, potsdam
 
 TASKS = ("isaid", "deepglobe-road", "potsdam", "earthmiss")
@@ -134,7 +134,7 @@ def test_missing_modality_option_decides_what_is_fed(seg_roots):
     info = catalog.tasks.get("earthmiss")
     task = info.load_task_class()(info, catalog.datasets.get("earthmiss"), ["hr", "sar"])
     root = seg_roots["earthmiss"]
-    assert task.check_data(root, RunSpec("mars-tiny", "earthmiss"))["fed"] == ["hr"]  # default: SAR missing
+    assert task.check_data(root, RunSpec("mars-tiny", "earthmiss").resolved_for(info)).fact("fed") == ["hr"]  # default: SAR missing
     assert task.fed_modalities({"missing_modality": "hr"}) == ("sar",)
     assert task.fed_modalities({"missing_modality": "none"}) == ("hr", "sar")
     hr_only = info.load_task_class()(info, catalog.datasets.get("earthmiss"), ["hr"])

@@ -12,10 +12,10 @@ import pytest
 import torch
 from PIL import Image
 
-from rsbench import leaderboard
-from rsbench.plugin_host import get_catalog
-from rsbench.runner import run_evaluation
-from rsbench.spec import RunSpec
+from rsbench.results import leaderboard
+from rsbench.plugin_api.plugin_host import get_catalog
+from rsbench.run.runner import run_evaluation
+from rsbench.run.spec import RunSpec
 from test_segmentation import seg_roots  # noqa: F401  (the session-scoped fixture datasets)
 
 pytestmark = pytest.mark.slow
@@ -107,7 +107,7 @@ def test_a_backbone_without_the_tasks_bands_is_skipped(seg_roots, tmp_path):  # 
 @pytest.mark.parametrize("task", list(RUNS))
 def test_scoring_the_runs_own_predictions_reproduces_its_value(runs, task, tmp_path):
     """``rsbench score`` on the PNGs a run wrote gives the run's value: one metric code path."""
-    from rsbench.scoring import score_predictions
+    from rsbench.run.scoring import score_predictions
 
     spec, _, outcome = runs[task]
     row, _ = score_predictions(task, spec.data_root, Path(spec.work_dir) / "predictions", "rerun",

@@ -14,7 +14,7 @@ import pytest
 import torch
 from mmengine.registry import MODELS
 
-from rsbench.backbone import InitialisedWeightsWarning, count_parameters
+from rsbench.plugin_api.backbone import InitialisedWeightsWarning, count_parameters
 from rsbench.errors import CheckpointError
 from rsbench_skysense import model as sky
 from rsbench_skysense.plugin import BACKBONES

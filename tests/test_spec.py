@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rsbench.errors import SpecError
-from rsbench.spec import RunSpec
+from rsbench.run.spec import RunSpec
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -39,9 +39,9 @@ def test_round_trip_and_unknown_fields():
 
 
 def test_an_option_can_add_a_modality_and_the_runner_fits_backbones_to_it():
-    from rsbench.catalog import TaskInfo
-    from rsbench.plugin_host import get_catalog
-    from rsbench.runner import modality_fit
+    from rsbench.plugin_api.catalog import TaskInfo
+    from rsbench.plugin_api.plugin_host import get_catalog
+    from rsbench.run.runner import modality_fit
 
     info = TaskInfo(name="t", title="t", family="detection", dataset="d", task_class="x:y", metric="mAP",
                     metric_definition="", modalities={"sar": ("SAR",)}, options={"sar_as_rgb": False},
@@ -54,7 +54,7 @@ def test_an_option_can_add_a_modality_and_the_runner_fits_backbones_to_it():
 
 
 def test_mixed_precision_is_cuda_only_and_uses_mmengines_amp():
-    from rsbench.run_config import apply_precision
+    from rsbench.run.run_config import apply_precision
 
     with pytest.raises(SpecError, match="--precision fp16: mixed precision needs --device cuda"):
         RunSpec(backbone="b", task="t", precision="fp16").validate()

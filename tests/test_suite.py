@@ -12,11 +12,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rsbench import leaderboard
+from rsbench.results import leaderboard
 from rsbench.errors import SpecError
-from rsbench.spec import RunSpec
-from rsbench.suite import Evaluation, Suite, expand, load_suite
-from rsbench.suite_run import run_suite
+from rsbench.run.spec import RunSpec
+from rsbench.suites.suite import Evaluation, Suite, expand, load_suite
+from rsbench.suites.suite_run import run_suite
 
 RSBENCH = os.path.join(os.path.dirname(sys.executable), "rsbench")
 
@@ -103,7 +103,7 @@ def test_sigkill_mid_suite_then_rerun_loses_and_duplicates_no_row(aid_root, tmp_
 
 @pytest.mark.parametrize("task", __import__("rsbench").list_tasks())
 def test_every_tasks_smoke_settings_are_options_it_takes(task):
-    from rsbench.plugin_host import get_catalog
+    from rsbench.plugin_api.plugin_host import get_catalog
 
     info = get_catalog().tasks.get(task)
     assert set(info.smoke_options) <= set(info.options), sorted(set(info.smoke_options) - set(info.options))

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from rsbench.errors import DataLayoutError
-from rsbench.raster import write_geotiff
+from rsbench.io.raster import write_geotiff
 from rsbench_segmentation import common, isaid, potsdam
 from rsbench_segmentation.seg_task import SegmentationTask
 
@@ -110,9 +110,12 @@ def test_a_killed_conversion_leaves_nothing_and_the_next_use_redoes_it(tmp_path,
     Image.fromarray(img).save(path)
     real = common._write_tiled
 
-    def killed(dst, rows, height, width):
-        real(dst, rows, height, width)
-        raise KeyboardInterrupt  # after the temporary file is complete, before the rename
+    def killed(target, rows, *args):
+        def then_killed():
+            yield from rows
+            raise KeyboardInterrupt  # every slice written, the file not yet renamed into place
+
+        real(target, then_killed(), *args)
 
     monkeypatch.setattr(common, "_write_tiled", killed)
     with pytest.raises(KeyboardInterrupt):
@@ -148,3 +151,27 @@ def test_cache_tiles_converts_each_tile_once_before_training(roots, tile_cache):
     before = sorted(p.stat().st_mtime_ns for p in tile_cache.rglob("*.tif"))
     potsdam.load(samples[0], ["hr"], window=samples[0]["window"])
     assert sorted(p.stat().st_mtime_ns for p in tile_cache.rglob("*.tif")) == before
+
+
+def test_windows_of_one_tile_share_one_kept_open_handle(tmp_path, monkeypatch):
+    """Figure 8's speed: a handle per tile stays open across its windows, not one open per patch."""
+    import rasterio
+
+    data = np.random.default_rng(2).integers(0, 255, (3, 200, 180), dtype=np.uint8)
+    path = write_geotiff(tmp_path / "kept.tif", data, tiled=True, blockxsize=64, blockysize=64)
+    opened: list[str] = []
+    real = rasterio.open
+    monkeypatch.setattr(rasterio, "open", lambda p, *a, **k: opened.append(str(p)) or real(p, *a, **k))
+    for window in common.windows(200, 180, 64, 16):
+        np.testing.assert_array_equal(common.read_window(path, window, 3),
+                                      common.crop_pad(data.transpose(1, 2, 0), window, 0))
+    assert opened == [str(path)]
+
+
+def test_segmentation_readers_open_rasters_only_through_rsbench_io_raster():
+    """One raster I/O module: no dataset reader of this plugin opens a raster itself."""
+    folder = Path(common.__file__).parent
+    offenders = [f"{p.name}:{i}" for p in sorted(folder.glob("*.py"))
+                 for i, line in enumerate(p.read_text().splitlines(), 1)
+                 if "rasterio.open" in line or line.lstrip().startswith(("import rasterio", "from rasterio"))]
+    assert not offenders, f"raster access outside rsbench.io.raster: {', '.join(offenders)}"

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rsbench import get_catalog
-from rsbench.backbone import count_parameters
+from rsbench.plugin_api.backbone import count_parameters
 from rsbench.errors import CheckpointError, RsbenchError, UnknownNameError
 
 import timm  # noqa: E402  (a declared dependency: no skip)

@@ -14,10 +14,10 @@ import pytest
 import torch
 from PIL import Image
 
-from rsbench.errors import DataLayoutError
-from rsbench.plugin_host import get_catalog
-from rsbench.runner import run_evaluation
-from rsbench.spec import RunSpec
+from rsbench.errors import DataLayoutError, SpecError
+from rsbench.plugin_api.plugin_host import get_catalog
+from rsbench.run.runner import run_evaluation
+from rsbench.run.spec import RunSpec
 from rsbench_detection import ubcv2
 
 #: Tiny heads, 64 px inputs: each run takes seconds on 2 shared cores.
@@ -164,16 +164,16 @@ def test_optical_only_backbone_gets_rgb_and_cascade_is_selectable(ubc_root, tmp_
     info = catalog.tasks.get("ubcv2")
     task = ubcv2.UBCv2Task(info, catalog.datasets.get("ubcv2"), modalities=("hr",))
     spec = RunSpec(backbone="resnet50-tiny", task="ubcv2", data_root=str(ubc_root), max_iters=2,
-                   options=dict(SMALL, detector="cascade"))
+                   options=dict(SMALL, detector="cascade")).resolved_for(info)
     data = task.check_data(ubc_root, spec)
     cfg = task.build_config(spec, catalog.backbones.get("resnet50-tiny"), data, tmp_path)
     load = cfg["train_dataloader"]["dataset"]["pipeline"][0]
     assert load["modalities"] == ["hr"] and len(load["mean"]) == 3
     assert cfg["model"]["type"] == "RSBCascadeRCNN" and cfg["model"]["modalities"] == [["hr", 3]]
     assert [h["bbox_coder"]["target_stds"][0] for h in cfg["model"]["roi_head"]["bbox_head"]] == [0.1, 0.05, 0.033]
-    with pytest.raises(ValueError, match=r"categories='coarse'"):
+    with pytest.raises(SpecError, match=r"categories='coarse'"):
         task.check_data(ubc_root, RunSpec(backbone="resnet50-tiny", task="ubcv2", data_root=str(ubc_root),
-                                          options=dict(categories="coarse")))
+                                          options=dict(categories="coarse")).resolved_for(info))
 
 
 # -- the run ------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Weights accounting and per-encoder parts of the base backbone (``rsbench.backbone.RSBackbone``):
+"""Weights accounting and per-encoder parts of the base backbone (``rsbench.plugin_api.backbone.RSBackbone``):
 what every backbone reports for the leaderboard row, whatever loaded its weights."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import torch
 from mmengine.registry import MODELS
 from torch import nn
 
-from rsbench.backbone import InitialisedWeightsWarning, RSBackbone
-from rsbench.checkpoint import KeyReport, load_into, read_state_dict
+from rsbench.plugin_api.backbone import InitialisedWeightsWarning, RSBackbone
+from rsbench.io.checkpoint import KeyReport, load_into, read_state_dict
 from rsbench.errors import CheckpointError
 
 NET = dict(type="RSBMMPretrainBackbone",

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from rsbench.errors import DataLayoutError, PredictionError, SpecError
-from rsbench.plugin_host import get_catalog
-from rsbench.runner import run_evaluation
-from rsbench.scoring import score_predictions
-from rsbench.spec import RunSpec
+from rsbench.plugin_api.plugin_host import get_catalog
+from rsbench.run.runner import run_evaluation
+from rsbench.run.scoring import score_predictions
+from rsbench.run.spec import RunSpec
 from rsbench_change import io, whu_cd
 
 TILE = 64
@@ -47,7 +47,7 @@ def _check_task(root: Path, split: str | None = None, **options):
     info = catalog.tasks.get("whu-cd")
     task = info.load_task_class()(info, catalog.datasets.get("whu-cd"), list(info.modalities))
     spec = RunSpec(backbone="resnet50-tiny", task="whu-cd", data_root=str(root), split=split,
-                   options=dict(tile=TILE, **options))
+                   options=dict(tile=TILE, **options)).resolved_for(info)
     return task.check_data(root, spec)
 
 
@@ -176,7 +176,7 @@ def test_the_official_release_has_no_val_split(out):
                                               r"has no val split.*split_protocol=repack"):
         _check_task(out, split="val")
     data = _check_task(out)
-    assert data["test"] is data["splits"]["test"] and data["train"] is data["splits"]["train"]
+    assert data.test is data.fact("splits")["test"] and data.train is data.fact("splits")["train"]
 
 
 # -- one run on the windows, and its whole-scene change map scored back ------------------------

@@ -8,7 +8,7 @@ from typing import Any
 from mmengine.registry import MODELS as ROOT_MODELS
 from torch import Tensor, nn
 
-from rsbench.backbone import RSBackbone
+from rsbench.plugin_api.backbone import RSBackbone
 
 
 @ROOT_MODELS.register_module(name="RSBMMPretrainBackbone")

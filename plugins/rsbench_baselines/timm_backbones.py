@@ -19,8 +19,8 @@ import torch
 from mmengine.registry import MODELS as ROOT_MODELS
 from torch import Tensor, nn
 
-from rsbench.backbone import RSBackbone
-from rsbench.catalog import BackboneInfo
+from rsbench.plugin_api.backbone import RSBackbone
+from rsbench.plugin_api.catalog import BackboneInfo
 from rsbench.errors import RsbenchError, UnknownNameError
 
 PREFIX = "timm"
@@ -68,7 +68,7 @@ def create_features_model(model_name: str, in_chans: int = 3, out_indices: Seque
 
 def _input_rule(model_name: str, strides: Sequence[int]) -> tuple[str, int, int]:
     """Fixed-size models (ViT, Swin) take their pretrained size; others any multiple of the stride.
-    Returns the rule in words, the test size and the minimum input size (``rsbench.input_rules``:
+    Returns the rule in words, the test size and the minimum input size (``rsbench.protocol.input_rules``:
     a fixed size is declared as the minimum, so resizing tasks adapt up to it; a larger size
     still fails at the forward, which the rule as data cannot say)."""
     from timm.models import get_pretrained_cfg

@@ -5,6 +5,10 @@ Hugging Face mirror that torchgeo downloads are ``train.zip``, ``val.zip``, ``te
 holding ``A/``, ``B/``, ``label/`` at its top (torchgeo unpacks all three into one folder). They go
 to ``{train,val,test}/{A,B,label}/``. torchgeo lists md5s of the mirror's copies; the authors
 publish none, and a copy from the authors' drive need not be byte-identical, so none is enforced.
+Variant ``crops256``: the BIT_CD / ChangeFormer-style ``LEVIR-CD256.zip`` (Dropbox, linked from their READMEs):
+the tiles cut into 256 px crops in ``A/``, ``B/``, ``label/`` plus ``list/{train,val,test}.txt``
+(below a ``LEVIR-CD256/`` folder where the copy has one); no checksum is published. ``levir_cd``
+reads either; the row records which (the papers' test set is the full tiles).
 
 WHU-CD: two variants, as ``whu_cd`` reads two layouts. ``repack``: ``WHU-CD-256.zip``, the 256 px
 re-pack with ``list/{train,val,test}.txt`` that BIT_CD/ChangeFormer-style code distributes (Dropbox);
@@ -31,7 +35,7 @@ with ``sentinel2.zip`` required.
 
 from __future__ import annotations
 
-from rsbench.data_prepare import Archive, Recipe, Variant
+from rsbench.io.data_prepare import Archive, Recipe, Variant
 from rsbench_segmentation.archives import dynamicearthnet
 
 LEVIR_PAGE = "https://justchenhao.github.io/LEVIR/"
@@ -49,7 +53,17 @@ LEVIR_CD = Recipe(
             Archive(name=f"{split}.zip", url=f"{LEVIR_PAGE} (mirror: {LEVIR_MIRROR}{split}.zip)", dest=split,
                     top=split, include=("A/*.png", "B/*.png", "label/*.png"))
             for split in ("train", "val", "test")),
-    ),),
+    ), Variant(
+        name="crops256",
+        description="LEVIR-CD256.zip (BIT_CD/ChangeFormer's 256 px crops with list/{train,val,test}.txt)",
+        fixture="rsbench_change.levir_cd:write_crops_fixture",
+        fixture_dir="LEVIR-CD256",
+        archives=(Archive(name="LEVIR-CD256.zip", url="https://www.dropbox.com/s/18fb5jo0npu5evm/LEVIR-CD256.zip",
+                          top="LEVIR-CD256", include=("A/*.png", "B/*.png", "label/*.png", "list/*.txt"),
+                          note="the zip several change-detection READMEs link (e.g. wgcban's SemiCD); "
+                               "ChangeFormer's README links a Dropbox folder of the same layout; crops, not the "
+                               "official test tiles"),),
+    )),
 )
 
 WHU_PAGE = "https://study.rsgis.whu.edu.cn/pages/download/building_dataset.html"

@@ -1,15 +1,17 @@
-"""Protocol cards of the change-detection evaluations (see :mod:`rsbench.protocol_card`).
+"""Protocol cards of the change-detection evaluations (see :mod:`rsbench.protocol.protocol_card`).
 
 WHU-CD follows MaRS' released code (commit 5da1a5a); the others document the harness's defaults
 (open-cd's LEVIR-CD recipe), since neither paper's settings for them were recovered and MaRS
-released no DFC25 code.
+released no DFC25 code. WHU-CD has a second card for ``-o head=mars`` (MaRS' released change
+decoder, which its paper number belongs to).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from rsbench.protocol_card import ProtocolCard, harness, official
+from rsbench.protocol.protocol_card import ProtocolCard, harness, official
 
 MARS_CD = "MaRS downtasks/terratorch/train_change.py + dataset_factory.py (WanderRainy/MaRS@5da1a5a)"
 MARS_BACKBONE = ("MaRS downtasks/terratorch/backbone.py: MaRSBackbone sets no drop_path_rate, so timm's default "
@@ -24,8 +26,8 @@ WHU_CD = ProtocolCard(
     task="whu-cd", version=1, configures=True,
     head=harness(None, UNIFORM + "; see paper_head", HEAD),
     paper_head=("MaRS' 87.02 IoU was measured with its released change model (siamese encoder, concatenated "
-                "features, light conv/deconv decoder, one output channel), not UPerHead; that decoder is not "
-                "offered here"),
+                "features, light conv/deconv decoder, one output channel), not UPerHead: it belongs to head=mars; "
+                "this head (uniform) has no paper number"),
     crop=official(256, MARS_CD + " (WHU-CD256-HANet tiles, resized to 256)", "256 px tiles"),
     effective_batch=official({"total": 8, "per_process": 8}, MARS_CD + " (batch_size 8 per process; DDP over every "
                              "visible GPU, count not stated: 8 is kept as the effective batch)", "8"),
@@ -46,7 +48,30 @@ WHU_CD = ProtocolCard(
     metric_variant=official(None, MARS_CD + " (torchmetrics binary IoU; best checkpoint by val IoU, which the "
                             "harness does not select: it scores the last)", "IoU of the change class"),
     inference=official("whole", MARS_CD, "whole 256 px tiles"),
-    notes=("MaRS normalises with mean/std 0.5 on 0-1 pixels; the harness keeps ImageNet statistics",),
+    notes=("-o head=mars runs MaRS' released change decoder with card whu-cd/head=mars@1: one logit, 0.5 BCE + "
+           "0.5 Dice, no gradient clipping, inputs normalised 0.5/0.5; its other settings are this card's",
+           "MaRS normalises with mean/std 0.5 on 0-1 pixels; the uniform head keeps ImageNet statistics"),
+)
+
+MARS_CHANGEMODEL = "MaRS downtasks/terratorch/changemodel.py: ChangeDetectionModel (WanderRainy/MaRS@5da1a5a)"
+
+#: whu-cd with -o head=mars: MaRS' released change decoder, loss, optimiser (no clipping) and
+#: normalisation; the rest as above.
+WHU_CD_MARS = replace(
+    WHU_CD, task="whu-cd/head=mars",
+    head=official(None, MARS_CHANGEMODEL + " (mars_change: upsample_times 5 for stride 32; here log2 of the "
+                  "backbone's last stride)", "siamese backbone, last-stage features of both dates concatenated, "
+                  "CDBlock (2 x 3x3 conv-BN-ReLU to 256 ch), up-blocks (1x1, deconv x2, 1x1; width halves to >= 32) "
+                  "to full size, 1x1 conv to one logit, changed where sigmoid > 0.5"),
+    paper_head="MaRS' 87.02 IoU was measured with this head (its released change model)",
+    optimizer=official({"type": "Adam", "betas": (0.9, 0.999), "weight_decay": 0.0}, MARS_CD + " (Lightning "
+                       "Trainer without gradient clipping)", "Adam, no weight decay, no gradient clipping"),
+    loss=official({"bce": 0.5, "dice": 0.5}, MARS_CD + " (BCEWithLogitsLoss + segmentation_models_pytorch "
+                  "DiceLoss binary)", "0.5 BCE + 0.5 Dice on one logit (mmseg CrossEntropyLoss(use_sigmoid) + "
+                  "DiceLoss: naive dice over the batch)"),
+    notes=("inputs normalised with mean/std 0.5 on 0-1 pixels (127.5/127.5), as " + MARS_CD,
+           "Dice: mmseg's DiceLoss reduced as the release's segmentation_models_pytorch one (over the batch, "
+           "batches without change count 0); mmseg's eps 1e-3 where smp's is 1e-7"),
 )
 
 

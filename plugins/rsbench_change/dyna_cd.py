@@ -61,9 +61,10 @@ from mmcv.transforms import BaseTransform
 from mmseg.registry import DATASETS, METRICS, MODELS, TRANSFORMS
 from torch import Tensor
 
-from rsbench.catalog import BackboneInfo
+from rsbench.plugin_api.catalog import BackboneInfo
+from rsbench.plugin_api.checked_data import CheckedData
 from rsbench.errors import DataLayoutError, PredictionError
-from rsbench.spec import RunSpec
+from rsbench.run.spec import RunSpec
 from rsbench_change.change_task import STATS_SAMPLES, ChangeDetectionTask
 from rsbench_change.models import SiamEncoderDecoder
 from rsbench_change.models_light import fused_channels
@@ -310,20 +311,20 @@ class DynaSemanticChangeTask(ChangeDetectionTask):
     def _band_index(self, plan: dict[str, Any]) -> list[int]:
         return [den.S2_BANDS.index(b) for b in plan["dates"][0]["bands"]]
 
-    def _stats(self, plan: dict[str, Any], data: dict[str, Any]) -> tuple[list[float], list[float], str]:
+    def _stats(self, plan: dict[str, Any], data: CheckedData) -> tuple[list[float], list[float], str]:
         index = self._band_index(plan)
-        train = data["train"][:STATS_SAMPLES]
+        train = data.train[:STATS_SAMPLES]
         pix = np.concatenate([read_s2(s["dates"][0][0], index).reshape(-1, len(index)) for s in train])
         mean = [round(float(v), 4) for v in pix.mean(0)]
         std = [round(max(float(v), 1e-6), 4) for v in pix.std(0)]
         return mean * 2, std * 2, f"per-band mean/std of {len(train)} training month-t S2 composites, both dates"
 
-    def build_config(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any],
+    def build_config(self, spec: RunSpec, backbone: BackboneInfo, data: CheckedData,
                      work_dir: Path) -> dict[str, Any]:
         cfg = super().build_config(spec, backbone, data, work_dir)
         plan = self.plan(spec, backbone, data)
         for name in ("train", "test"):
-            (work_dir / "splits" / f"{name}.json").write_text(json.dumps(data[name]))
+            (work_dir / "splits" / f"{name}.json").write_text(json.dumps(data.samples(name)))
         load = dict(type="RSBLoadDynaPair", band_index=self._band_index(plan))
         train = cfg["train_dataloader"]["dataset"]
         train["type"] = "RSBDynaPairDataset"
@@ -334,25 +335,25 @@ class DynaSemanticChangeTask(ChangeDetectionTask):
         test["pipeline"] = [load, dict(type="RSBPackDynaInputs")]
         cfg["model"]["type"] = "RSBSemanticChangeSegmentor"
         if plan["mode"] == "native":  # per-date features + the pair's fused map (module docstring)
-            policy = str(data["options"]["fusion"])
+            policy = str(data.options["fusion"])
             channels = list(backbone.out_channels)
             cfg["model"]["neck"] = dict(type="RSBFeatureFusionNeck", policy=policy)
             cfg["model"]["decode_head"]["in_channels"] = [
                 f + c for f, c in zip(fused_channels(policy, channels), channels)]
-            data["adapter"] += (f"; plus each date alone through the same path, head on FeatureFusionNeck "
+            data.derived["adapter"] += (f"; plus each date alone through the same path, head on FeatureFusionNeck "
                                 f"{policy} of the two dates + the pair's fused map")
         cfg["test_evaluator"] = dict(type="RSBSCSMetric", output_dir=str(work_dir / "predictions"))
         return cfg
 
-    def prediction_reader(self, predictions: Path, data: dict[str, Any], cfg: dict[str, Any]) -> Any:
+    def prediction_reader(self, predictions: Path, data: CheckedData, cfg: dict[str, Any]) -> Any:
         """Month maps named like the labels, or the run's per-pair maps where both exist (module
         docstring); class ids 0-5 (the official evaluation rejects anything else), label-sized."""
-        from rsbench.scoring import check_ids, find_prediction, read_id_map
+        from rsbench.run.scoring import check_ids, find_prediction, read_id_map
 
         folder = Path(predictions)
         if not folder.is_dir():
             raise PredictionError(f"--predictions {folder}: expected a folder of class-id PNGs, one per month")
-        pairs_by_id = {p["id"]: p for p in data["test"]}
+        pairs_by_id = {p["id"]: p for p in data.test}
 
         def load(path: Path, shape: tuple[int, ...]) -> torch.Tensor:
             ids = check_ids(read_id_map(path), NUM_CLASSES, path)
@@ -374,7 +375,7 @@ class DynaSemanticChangeTask(ChangeDetectionTask):
     def metric_value(self, metrics: dict[str, Any]) -> float:
         return float(metrics["SCS"])
 
-    def row_fields(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any]) -> dict[str, Any]:
+    def row_fields(self, spec: RunSpec, backbone: BackboneInfo, data: CheckedData) -> dict[str, Any]:
         fields = super().row_fields(spec, backbone, data)
         fields["adapter"] += "; month t+1 classes from (t, t+1), month t from the reversed pair"
         return fields

@@ -1,5 +1,5 @@
 """Checking the dates and labels of the change datasets' pairs, on top of the core raster reader
-(:mod:`rsbench.raster`, whose names the dataset modules import from here): every error names the
+(:mod:`rsbench.io.raster`, whose names the dataset modules import from here): every error names the
 file, so each dataset module only says where its files are."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from rsbench.errors import DataLayoutError
-from rsbench.raster import STRIP_ROWS, TIF_SUFFIXES, Window, raster_info, raster_values, read_raster
+from rsbench.io.raster import STRIP_ROWS, TIF_SUFFIXES, Window, raster_info, raster_values, read_raster
 
 __all__ = ["STRIP_ROWS", "TIF_SUFFIXES", "Window", "check_same_grid", "label_values", "raster_shape",
            "raster_values", "read_date", "read_raster", "require_dir"]

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from rsbench.errors import DataLayoutError
-from rsbench.fixtures import mark_fixture
-from rsbench.raster import write_geotiff
+from rsbench.io.fixtures import mark_fixture
+from rsbench.io.raster import write_geotiff
 from rsbench_change import synth
 from rsbench_change.io import check_same_grid, label_values, raster_shape
 

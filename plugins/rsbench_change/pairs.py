@@ -1,5 +1,6 @@
 """Shared reader and fixture writer for the ``A/``, ``B/``, ``label/`` pair layout (LEVIR-CD's
-``{split}/{A,B,label}/*.png`` and the WHU-CD 256 re-pack with ``list/{split}.txt``)."""
+``{split}/{A,B,label}/*.png``, and the BIT_CD-style 256 px crops with ``list/{split}.txt`` that
+LEVIR-CD256 and the WHU-CD 256 re-pack use)."""
 
 from __future__ import annotations
 
@@ -38,9 +39,37 @@ def scan_pairs(folder: Path, names: Sequence[str], title: str, check_labels: boo
     return samples
 
 
+def scan_list(root: Path, lst: Path, title: str, layout: str) -> list[dict[str, Any]]:
+    """Samples of a BIT_CD-style split list ``lst`` (one file name per line, blank lines skipped)
+    found in ``root/{A,B,label}/``; a listed name missing from a folder is an error naming the
+    list and its line (the list, not the folder, is what is wrong or stale)."""
+    if not lst.is_file():
+        raise DataLayoutError(f"{lst}: missing split list; {title} expects {layout}")
+    listed = [(i, line.strip()) for i, line in enumerate(lst.read_text().splitlines(), start=1) if line.strip()]
+    if not listed:
+        raise DataLayoutError(f"{lst}: empty split list")
+    dirs = {k: require_dir(root / k, f"{title}: the {k} images") for k in ("A", "B", "label")}
+    for i, name in listed:
+        for k, d in dirs.items():
+            if not (d / name).is_file():
+                raise DataLayoutError(f"{lst}, line {i}: lists {name!r}, but {d / name} is missing "
+                                      f"({title} expects every listed name in A/, B/ and label/)")
+    return scan_pairs(root, [name for _, name in listed], title)
+
+
+def pair_arrays(rng: np.random.Generator, size: int, scale: int = 1) -> dict[str, np.ndarray]:
+    """One size x size RGB pair with planted changes (``scale`` times the buildings, for a larger
+    scene of the same density) and its 0/255 label, as uint8 arrays keyed A, B, label."""
+    a, b, change = synth.change_pair(rng, (size, size), 3, kept=2 * scale, new=3 * scale, gone=2 * scale)
+    return {"A": synth.to_uint8(a), "B": synth.to_uint8(b), "label": (change * 255).astype(np.uint8)}
+
+
+def save_pair(folder: Path, name: str, arrays: dict[str, np.ndarray]) -> None:
+    for k, arr in arrays.items():
+        (folder / k).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(arr).save(folder / k / name)
+
+
 def write_pair(folder: Path, name: str, rng: np.random.Generator, size: int) -> None:
     """One RGB pair with planted changes and its 0/255 label, as PNGs."""
-    a, b, change = synth.change_pair(rng, (size, size), 3)
-    for k, arr in (("A", synth.to_uint8(a)), ("B", synth.to_uint8(b)), ("label", change * 255)):
-        (folder / k).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(arr.astype(np.uint8)).save(folder / k / name)
+    save_pair(folder, name, pair_arrays(rng, size))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rsbench import DatasetInfo, TaskInfo, hookimpl
+from rsbench import DatasetInfo, SizeOption, TaskInfo, hookimpl
 from rsbench_change import dfc25, levir_cd, oscd, whu_cd
 from rsbench_change.predictions import FORMATS
 from rsbench_segmentation import dynamicearthnet
@@ -32,6 +32,13 @@ DYNA_SCS = (
     "confusions summed over all pairs, in percent rounded to 2 decimals (BC, SC also in metrics.json); "
     "pred_t+1 from the pair (t, t+1), pred_t from the reversed pair (t+1, t), same model")
 
+
+#: What the tasks' pixel-size options mean (the backbones' input rules are checked against them).
+SIZES = {
+    "crop_size": SizeOption("crop", "the training crop"),
+    "eval_crop": SizeOption("window", "the evaluation windows", zero="the whole image"),
+    "tile": SizeOption("window", "the windows cut from the official scenes", zero="no windows"),
+}
 
 def _dataset(name: str, title: str, module, citation: str,
              classes: tuple[str, ...] = ("unchanged", "changed"), archives: str = "") -> DatasetInfo:
@@ -69,16 +76,21 @@ def rsbench_register_datasets(register):
 @hookimpl
 def rsbench_register_tasks(register):
     register(TaskInfo(
+        size_options=SIZES,
         name="levir-cd", title="LEVIR-CD binary change detection", family="change", dataset="levir-cd",
         card="rsbench_change.cards:LEVIR_CD",
         task_class=BUILDER, metric="F1 (change)",
         metric_definition="F1 of the change class (2PR/(P+R), pixels 255 in label/), " + SCORE
-                          + "; test split 128 images, full images or eval_crop windows (option)",
+                          + "; test split 128 images, full images or eval_crop windows (option); layout option: "
+                          "auto (the official 1024 px tiles where present, else the 256 px crops), tiles1024, or "
+                          "crops256 (BIT_CD's crops many repos ship); the row's data_layout says which was read",
         modalities={"hr": RGB}, splits=("test", "val"), default_split="test",
-        options=COMMON, evaluation_of=("skysense",), **SMOKE,
+        options=dict(COMMON, layout="auto"), evaluation_of=("skysense",), **SMOKE,
         predictions=FORMATS["levir-cd"],
     ))
     register(TaskInfo(
+        size_options=SIZES,
+        option_cards={"head": {"mars": "rsbench_change.cards:WHU_CD_MARS"}},
         name="whu-cd", title="WHU-CD building change detection", family="change", dataset="whu-cd",
         card="rsbench_change.cards:WHU_CD",
         task_class=BUILDER, metric="IoU (change)",
@@ -90,13 +102,17 @@ def rsbench_register_tasks(register):
                           "(default 512, the release's crop size), each test pixel scored once; 'auto' (default) "
                           "= the re-pack where it is present, else the official release",
         modalities={"hr": RGB}, splits=("test", "val"), default_split="test",
-        options=dict(COMMON, split_protocol="auto", tile=whu_cd.TILE), evaluation_of=("mars",), **SMOKE,
+        # head: uniform (UPerHead, as every change task) | mars (MaRS' released change decoder, which MaRS'
+        # 87.02 IoU belongs to; card whu-cd/head=mars)
+        options=dict(COMMON, split_protocol="auto", tile=whu_cd.TILE, head="uniform"), evaluation_of=("mars",),
+        **SMOKE,
         predictions=FORMATS["whu-cd"],
     ))
     # OSCD's change is rare (a few % of the pixels; the fixture's 15 %): class_weight=balanced weights the
     # head's CE by inverse training pixel frequency, as the OSCD authors' networks are trained. Under plain CE
     # the transformer backbones' smoke runs settled on "unchanged everywhere" (F1 undefined).
     register(TaskInfo(
+        size_options=SIZES,
         name="oscd", title="OSCD Sentinel-2 urban change detection", family="change", dataset="oscd",
         card="rsbench_change.cards:OSCD",
         task_class=BUILDER, metric="F1 (change)",
@@ -108,6 +124,7 @@ def rsbench_register_tasks(register):
         predictions=FORMATS["oscd"],
     ))
     register(TaskInfo(
+        size_options=SIZES,
         name="dfc25-t2", title="DFC25 track 2 (BRIGHT) building damage, optical pre + SAR post",
         card="rsbench_change.cards:DFC25_T2",
         family="change", dataset="dfc25-t2", task_class=BUILDER, metric="mIoU (4 classes)",
@@ -120,6 +137,7 @@ def rsbench_register_tasks(register):
         predictions=FORMATS["dfc25-t2"],
     ))
     register(TaskInfo(
+        size_options=SIZES,
         name="dyna-s2-cd", title="DynamicEarthNet Sentinel-2 semantic change segmentation (SCS)",
         card="rsbench_change.cards:DYNA_S2_CD",
         family="change", dataset="dyna-s2-cd", task_class="rsbench_change.dyna_cd:DynaSemanticChangeTask",

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rsbench import raster
-from rsbench.atomic_write import replacing, write_text
+from rsbench.io import raster
+from rsbench.io.atomic_write import replacing, write_text
 from rsbench.errors import PredictionError
 
 _MAPS = ("a folder of change maps, one single-band PNG (or GeoTIFF) per {what}, of the label's size, "
@@ -199,7 +199,7 @@ def read_scene_window(path: Path, window: Sequence[int], scene_shape: Sequence[i
                       cache: MutableMapping[Path, np.ndarray]) -> np.ndarray:
     """Window ``[y, x, h, w]`` of a whole-scene map (2-D raw values), after checking the map has
     the scene's size: a windowed read from a GeoTIFF; a PNG is decoded once into ``cache``."""
-    from rsbench.scoring import read_id_map
+    from rsbench.run.scoring import read_id_map
 
     y, x, h, w = (int(v) for v in window)
     expected = (int(scene_shape[0]), int(scene_shape[1]))

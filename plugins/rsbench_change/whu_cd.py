@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 
 from rsbench.errors import DataLayoutError, SpecError
-from rsbench.fixtures import mark_fixture
-from rsbench.raster import write_geotiff
+from rsbench.io.fixtures import mark_fixture
+from rsbench.io.raster import write_geotiff
 from rsbench_change import synth
 from rsbench_change.io import TIF_SUFFIXES, check_same_grid, raster_shape, raster_values
-from rsbench_change.pairs import BINARY_CLASSES, LABEL_MAP, scan_pairs, write_pair
+from rsbench_change.pairs import BINARY_CLASSES, LABEL_MAP, scan_list, write_pair
 
 FOLDER = "WHU-CD-256"
 TITLE = "WHU-CD (256 re-pack)"
@@ -85,15 +85,7 @@ def check(root: Path, split_protocol: str = "auto", tile: int = TILE) -> dict[st
 
 def check_repack(root: Path) -> dict[str, Any]:
     root = find_root(Path(root))
-    splits = {}
-    for split in SPLITS:
-        lst = root / "list" / f"{split}.txt"
-        if not lst.is_file():
-            raise DataLayoutError(f"{lst}: missing split list; WHU-CD expects {LAYOUT}")
-        names = [line.strip() for line in lst.read_text().splitlines() if line.strip()]
-        if not names:
-            raise DataLayoutError(f"{lst}: empty split list")
-        splits[split] = scan_pairs(root, names, TITLE)
+    splits = {split: scan_list(root, root / "list" / f"{split}.txt", TITLE, LAYOUT) for split in SPLITS}
     return dict(root=str(root), classes=list(BINARY_CLASSES), splits=splits, label_map=LABEL_MAP,
                 date_modalities=["hr", "hr"], hr_uint8=True, split_protocol="repack",
                 protocol_note="re-pack lists list/{train,val,test}.txt of 256 px tiles")

@@ -14,6 +14,16 @@ and ``BigEarthNet-S1-v1.0.tar.gz`` (``BigEarthNet-S1-v1.0/<patch>/``) from bigea
 19-class models' ``{train,val,test}.csv`` (plain files from TU Berlin's GitLab). torchgeo lists md5s
 for the tarballs, but the provider publishes none, so none is enforced.
 
+BigEarthNet v2 (reBEN; the ``v2`` variant of ben-s2 and ben-mm): Zenodo record 10891137 holds
+``BigEarthNet-S2.tar.zst`` (63 GB; members ``BigEarthNet-S2/<tile>/<patch>/<patch>_Bxx.tif``),
+``BigEarthNet-S1.tar.zst`` (54 GB; ``BigEarthNet-S1/<scene>/<s1_name>/<s1_name>_{VV,VH}.tif``),
+``Reference_Maps.tar.zst`` (pixel-level CLC maps, not read by rsbench, so not asked for),
+``metadata.parquet`` (labels and the official splits) and the snow/cloud patches' own parquet (not
+read). The .tar.zst archives are read streamed with the ``zstandard`` package. Zenodo shows an md5
+per file on the record page, not recorded here (not reachable when this was written). torchgeo
+re-packs v2 as split ``.tar.gz`` parts on Hugging Face (``BigEarthNet-S2.tar.gzaa``...); that copy is
+not a variant here.
+
 fMoW-Sentinel (fmow-s2): the Stanford Digital Repository item vg497cb6002 lists five files:
 ``fmow-sentinel.tar.gz`` (77.5 GB, members ``fmow-sentinel/{train,val,test}/<category>/...``),
 ``train.csv``, ``val.csv``, ``test_gt.csv`` and a README; the CSVs are plain files (also found in
@@ -22,7 +32,7 @@ fMoW-Sentinel (fmow-s2): the Stanford Digital Repository item vg497cb6002 lists 
 
 from __future__ import annotations
 
-from rsbench.data_prepare import Archive, Recipe, Variant
+from rsbench.io.data_prepare import Archive, Recipe, Variant
 
 AID_PAGE = "https://captain-whu.github.io/AID/"
 
@@ -63,20 +73,39 @@ _BEN_S2 = Archive(name="BigEarthNet-S2-v1.0.tar.gz", url="https://bigearth.net/d
 _BEN_S1 = Archive(name="BigEarthNet-S1-v1.0.tar.gz", url="https://bigearth.net/downloads/BigEarthNet-S1-v1.0.tar.gz",
                   dest="BigEarthNet-S1-v1.0", top="BigEarthNet-S1-v1.0", include=("*/*.tif", "*/*.json"))
 
+REBEN_FILES = "https://zenodo.org/records/10891137/files/"
+_REBEN_NOTE = "Zenodo lists an md5 on the record page; not recorded here"
+_REBEN_META = Archive(name="metadata.parquet", url=f"{REBEN_FILES}metadata.parquet", note=_REBEN_NOTE)
+_REBEN_S2 = Archive(name="BigEarthNet-S2.tar.zst", url=f"{REBEN_FILES}BigEarthNet-S2.tar.zst", dest="BigEarthNet-S2",
+                    top="BigEarthNet-S2", include=("*/*/*.tif",), note=_REBEN_NOTE)
+_REBEN_S1 = Archive(name="BigEarthNet-S1.tar.zst", url=f"{REBEN_FILES}BigEarthNet-S1.tar.zst", dest="BigEarthNet-S1",
+                    top="BigEarthNet-S1", include=("*/*/*.tif",), note=_REBEN_NOTE)
+BEN_NOTES = ("v1 is the release the papers' BigEarthNet numbers were measured on; v2 (reBEN) has other patches and "
+             "its own splits (the row records which release a run read); with both downloaded, --variant picks one")
+
 BEN_S2 = Recipe(
     dataset="ben-s2",
     page=BEN_PAGE,
-    variants=(Variant(name="v1", description="BigEarthNet-S2-v1.0.tar.gz + the 19-class {train,val,test}.csv",
-                      archives=(_BEN_S2, *_BEN_CSVS)),),
-    notes="v2 (reBEN) ships as .tar.zst, which Python 3.11's standard library cannot read: unpack it by hand",
+    variants=(
+        Variant(name="v1", description="BigEarthNet-S2-v1.0.tar.gz + the 19-class {train,val,test}.csv",
+                archives=(_BEN_S2, *_BEN_CSVS)),
+        Variant(name="v2", description="reBEN: BigEarthNet-S2.tar.zst + metadata.parquet (Zenodo 10891137)",
+                fixture="rsbench_classification.reben:write_fixture", archives=(_REBEN_S2, _REBEN_META)),
+    ),
+    notes=BEN_NOTES,
 )
 
 BEN_MM = Recipe(
     dataset="ben-mm",
     page=BEN_PAGE,
-    variants=(Variant(name="v1", description="BigEarthNet-S2-v1.0.tar.gz + BigEarthNet-S1-v1.0.tar.gz + the "
-                      "19-class {train,val,test}.csv", archives=(_BEN_S2, _BEN_S1, *_BEN_CSVS)),),
-    notes=BEN_S2.notes,
+    variants=(
+        Variant(name="v1", description="BigEarthNet-S2-v1.0.tar.gz + BigEarthNet-S1-v1.0.tar.gz + the "
+                "19-class {train,val,test}.csv", archives=(_BEN_S2, _BEN_S1, *_BEN_CSVS)),
+        Variant(name="v2", description="reBEN: BigEarthNet-S2.tar.zst + BigEarthNet-S1.tar.zst + metadata.parquet "
+                "(Zenodo 10891137)", fixture="rsbench_classification.reben:write_mm_fixture",
+                archives=(_REBEN_S2, _REBEN_S1, _REBEN_META)),
+    ),
+    notes=BEN_NOTES,
 )
 
 FMOW_PAGE = "https://purl.stanford.edu/vg497cb6002"

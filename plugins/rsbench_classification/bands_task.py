@@ -19,15 +19,17 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rsbench.catalog import BackboneInfo, load_object
 from rsbench.errors import DataLayoutError
-from rsbench.spec import RunSpec
-from rsbench.task import Task
+from rsbench.plugin_api.catalog import BackboneInfo, load_object
+from rsbench.plugin_api.checked_data import CheckedData
+from rsbench.plugin_api.task import Task
+from rsbench.run.spec import RunSpec
 from rsbench_classification.prediction_csv import FILE, CSVPredictions, write_ids, writer_config
 
 IMPORTS = ("mmpretrain.models", "mmpretrain.datasets", "mmpretrain.evaluation",
@@ -74,45 +76,47 @@ class BandsClassificationTask(CSVPredictions, Task):
     imports = IMPORTS
     multilabel = False
 
-    def check_data(self, root: Path, spec: RunSpec) -> dict[str, Any]:
-        data = self.dataset.check(root)
-        opts = spec.with_options(dict(self.info.options))
-        split = spec.split or self.info.default_split
-        data["train"] = sample_fraction(data["samples"]["train"], float(opts.get("label_fraction", 1.0)),
-                                        int(opts.get("split_seed", 0)))
-        data["test"] = data["samples"][split]
-        data["grid"] = int(opts["img_size"]) or int(data["size"])
-        data["options"] = opts
-        return data
+    def check_data(self, root: Path, spec: RunSpec) -> CheckedData:
+        summary = self.dataset.check(root)
+        opts = spec.options
+        train = sample_fraction(summary["samples"]["train"], float(opts.get("label_fraction", 1.0)),
+                                int(opts.get("split_seed", 0)))
+        return CheckedData.from_summary(summary, split=spec.split, options=opts, train=train,
+                                        test=summary["samples"][spec.split])
+
+    @staticmethod
+    def grid(data: CheckedData) -> int:
+        """The pixel grid every band is resampled to: ``img_size``, or 0 for the dataset's own."""
+        return int(data.options["img_size"]) or int(data.fact("size"))
 
     # -- helpers -------------------------------------------------------------------
-    def sample_ids(self, data: dict[str, Any]) -> list[str]:
+    def sample_ids(self, data: CheckedData) -> list[str]:
         """The test samples' ids (module docstring), in dataset order."""
         if self.dataset.name not in SAMPLE_ID:
             raise DataLayoutError(f"dataset {self.dataset.name!r} has no prediction id rule")
-        return [SAMPLE_ID[self.dataset.name](s) for s in data["test"]]
+        return [SAMPLE_ID[self.dataset.name](s) for s in data.test]
 
     def bands_for(self, backbone: BackboneInfo) -> dict[str, tuple[str, ...]]:
         """The bands fed per modality: the backbone's, which the modality fit made a subset."""
         return {m: tuple(backbone.modalities[m]) for m in self.modalities}
 
-    def entries(self, data: dict[str, Any], samples: list[dict[str, Any]],
+    def entries(self, data: CheckedData, samples: Sequence[dict[str, Any]],
                 bands: dict[str, tuple[str, ...]]) -> list[dict[str, Any]]:
-        ref = load_object(data["band_ref"])
+        ref = load_object(data.fact("band_ref"))
         return [dict(bands={m: [list(ref(s, m, b)) for b in bs] for m, bs in bands.items()},
                      gt_label=list(s["gt_label"])) for s in samples]
 
-    def band_stats(self, data: dict[str, Any], entries: list[dict[str, Any]]) -> tuple[dict, dict]:
+    def band_stats(self, data: CheckedData, entries: list[dict[str, Any]]) -> tuple[dict, dict]:
         """Per-band mean/std over up to ``stats_samples`` training samples (seeded choice)."""
         from rsbench_classification.multimodal import read_band
 
-        n = int(data["options"]["stats_samples"])
+        n = int(data.options["stats_samples"])
         chosen = random.Random(0).sample(entries, min(n, len(entries)))
-        root = Path(data["root"])
+        root, grid = data.root, self.grid(data)
         mean: dict[str, list[float]] = {}
         std: dict[str, list[float]] = {}
         for m in chosen[0]["bands"]:
-            stacks = [np.stack([read_band(root / p, i, data["grid"]) for p, i in e["bands"][m]]) for e in chosen]
+            stacks = [np.stack([read_band(root / p, i, grid) for p, i in e["bands"][m]]) for e in chosen]
             arr = np.stack(stacks).astype(np.float64)
             mean[m] = [round(float(v), 4) for v in arr.mean(axis=(0, 2, 3))]
             std[m] = [round(max(float(v), 1e-6), 4) for v in arr.std(axis=(0, 2, 3))]
@@ -126,28 +130,28 @@ class BandsClassificationTask(CSVPredictions, Task):
         return dict(type="Accuracy", topk=(1, min(5, num_classes)))
 
     # -- the config ----------------------------------------------------------------
-    def build_config(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any],
+    def build_config(self, spec: RunSpec, backbone: BackboneInfo, data: CheckedData,
                      work_dir: Path) -> dict[str, Any]:
-        opts = data["options"]
-        classes = data["classes"]
+        opts = spec.options
+        classes = data.classes
+        grid = self.grid(data)
         bands = self.bands_for(backbone)
         ann = work_dir / "ann"
         ann.mkdir(parents=True, exist_ok=True)
-        train_entries = self.entries(data, data["train"], bands)
-        for name, entries in (("train", train_entries), ("test", self.entries(data, data["test"], bands))):
+        train_entries = self.entries(data, data.train, bands)
+        for name, entries in (("train", train_entries), ("test", self.entries(data, data.test, bands))):
             (ann / f"{name}.json").write_text(json.dumps(entries))
         mean, std = self.band_stats(data, train_entries)
-        data["normalization"] = dict(mean=mean, std=std)
-        data["bands_fed"] = {m: list(b) for m, b in bands.items()}
+        data.derived.update(normalization=dict(mean=mean, std=std), bands_fed={m: list(b) for m, b in bands.items()})
 
         batch = spec.batch_size or int(opts["batch_size"])
         max_iters = spec.max_iters or math.ceil(len(train_entries) / batch) * int(opts["epochs"])
         lr = spec.lr or float(opts["lr"])
 
         def dataset(name: str, flip: bool) -> dict[str, Any]:
-            return dict(type="RSBBandsDataset", data_root=data["root"], ann_file=str(ann / f"{name}.json"),
+            return dict(type="RSBBandsDataset", data_root=str(data.root), ann_file=str(ann / f"{name}.json"),
                         metainfo=dict(classes=classes), serialize_data=False,
-                        pipeline=[dict(type="RSBLoadBands", size=data["grid"], flip=flip),
+                        pipeline=[dict(type="RSBLoadBands", size=grid, flip=flip),
                                   dict(type="RSBPackMultiModal")])
 
         warmup = max_iters // 20
@@ -179,14 +183,14 @@ class BandsClassificationTask(CSVPredictions, Task):
     def metric_value(self, metrics: dict[str, Any]) -> float:
         return float(metrics["accuracy/top1"])
 
-    def row_fields(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any]) -> dict[str, Any]:
-        norm = data.get("normalization", {})
+    def row_fields(self, spec: RunSpec, backbone: BackboneInfo, data: CheckedData) -> dict[str, Any]:
+        norm, grid = data.derived.get("normalization", {}), self.grid(data)
         return {
-            "normalization": (f"per-band mean/std of {data['options']['stats_samples']} training samples "
-                              f"(bilinear grid {data['grid']} px): {json.dumps(norm, sort_keys=True)}"),
-            "adapter": (f"bands fed {json.dumps(data.get('bands_fed', {}))}; every band resampled bilinearly "
-                        f"to {data['grid']}x{data['grid']} px; train samples {len(data['train'])}"),
-            **data.get("row_fields", {}),  # the dataset's own facts (BigEarthNet: which release)
+            "normalization": (f"per-band mean/std of {spec.options['stats_samples']} training samples "
+                              f"(bilinear grid {grid} px): {json.dumps(norm, sort_keys=True)}"),
+            "adapter": (f"bands fed {json.dumps(data.derived.get('bands_fed', {}))}; every band resampled bilinearly "
+                        f"to {grid}x{grid} px; train samples {len(data.train)}"),
+            **data.fact("row_fields", {}),  # the dataset's own facts (BigEarthNet: which release)
         }
 
 

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from rsbench.errors import DataLayoutError
-from rsbench.fixtures import mark_fixture
-from rsbench.raster import raster_info, write_geotiff
+from rsbench.io.fixtures import mark_fixture
+from rsbench.io.raster import raster_info, write_geotiff
 
 S2_FOLDER = "BigEarthNet-v1.0"
 S1_FOLDER = "BigEarthNet-S1-v1.0"

@@ -1,4 +1,4 @@
-"""Protocol cards of the classification evaluations (see :mod:`rsbench.protocol_card`).
+"""Protocol cards of the classification evaluations (see :mod:`rsbench.protocol.protocol_card`).
 
 SkySense's fine-tuning settings for AID, RESISC-45, BigEarthNet and fMoW-S2 were not recovered;
 only the train ratios / label fractions are known (from the table headers SkySense V2
@@ -7,7 +7,7 @@ re-reports), so the cards document the harness's defaults.
 
 from __future__ import annotations
 
-from rsbench.protocol_card import ProtocolCard, harness, harness_card, paper
+from rsbench.protocol.protocol_card import ProtocolCard, harness, harness_card, paper
 
 NO_SETTING = "SkySense's fine-tuning setting for AID was not recovered (supplementary Sec. 11 unread)"
 TABLE = "SkySense main-paper scene-classification table, as re-reported by SkySense V2 (TR 20% / 50%)"

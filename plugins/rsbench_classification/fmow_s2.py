@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from rsbench.errors import DataLayoutError
-from rsbench.fixtures import mark_fixture
-from rsbench.raster import raster_info, write_geotiff
+from rsbench.io.fixtures import mark_fixture
+from rsbench.io.raster import raster_info, write_geotiff
 
 FOLDER = "fmow-sentinel"
 CSVS = {"train": "train.csv", "val": "val.csv", "test": "test_gt.csv"}

@@ -16,8 +16,8 @@ import numpy as np
 from PIL import Image
 
 from rsbench.errors import DataLayoutError
-from rsbench.fixtures import mark_fixture
-from rsbench.raster import raster_info
+from rsbench.io.fixtures import mark_fixture
+from rsbench.io.raster import raster_info
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 

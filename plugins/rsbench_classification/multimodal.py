@@ -2,7 +2,7 @@
 preprocessor and a classifier that carry ``{modality: tensor}`` dicts end to end.
 
 mmpretrain's ``ImageClassifier`` assumes one image tensor; rsbench backbones take a dict
-``{modality: (B, C, H, W)}`` (see :mod:`rsbench.backbone`). The pieces here are the smallest
+``{modality: (B, C, H, W)}`` (see :mod:`rsbench.plugin_api.backbone`). The pieces here are the smallest
 set that keeps the dict intact:
 
 * ``RSBLoadBands`` (transform) reads each modality's bands from GeoTIFFs with rasterio,
@@ -34,7 +34,7 @@ from mmcv.transforms import BaseTransform
 from mmpretrain.registry import DATASETS, MODELS, TRANSFORMS
 from mmpretrain.structures import DataSample
 
-from rsbench import raster
+from rsbench.io import raster
 from rsbench.errors import DataLayoutError
 from rsbench_classification.classifier import PooledClassifier
 

@@ -3,7 +3,7 @@ single- and multi-label Sentinel classification (BigEarthNet-S2/-MM, fMoW-S2). L
 
 from __future__ import annotations
 
-from rsbench import DatasetInfo, TaskInfo, hookimpl
+from rsbench import DatasetInfo, SizeOption, TaskInfo, hookimpl
 from rsbench_classification import aid, ben_mm, ben_s2, fmow_s2, resisc45
 from rsbench_classification.prediction_csv import MULTI_LABEL, SINGLE_LABEL
 
@@ -23,6 +23,14 @@ FMOW_OPTIONS = dict(split_seed=0, epochs=30, batch_size=32, lr=5e-4, img_size=96
 TOP = ("top-1 accuracy (%, headline) and top-5 accuracy over the evaluated split (mmpretrain Accuracy); "
        "13-band images resampled bilinearly to img_size (SatMAE: 96)")
 
+
+
+#: What the tasks' pixel-size options mean (the backbones' input rules are checked against them).
+SIZES = {
+    "max_size": SizeOption("self_resize", "the square resize of each scene (native size capped at max_size)",
+                           native=True),
+    "img_size": SizeOption("resize", "the resize grid", zero="the native grid"),
+}
 
 def more_datasets() -> list[DatasetInfo]:
     """RESISC-45 and the Sentinel-2 / -1 classification datasets."""
@@ -65,6 +73,7 @@ def more_tasks() -> list[TaskInfo]:
     return [
 
         TaskInfo(
+            size_options=SIZES,
             name="resisc45", title="NWPU-RESISC45 scene classification", family="classification",
             card="rsbench_classification.cards:RESISC45",
             dataset="resisc45", task_class="rsbench_classification.scene_task:SceneClassificationTask",
@@ -74,6 +83,7 @@ def more_tasks() -> list[TaskInfo]:
             predictions=SINGLE_LABEL.format(id="the image's file stem (airplane/airplane_001.jpg -> airplane_001)"),
         ),
         TaskInfo(
+            size_options=SIZES,
             name="ben-s2", title="BigEarthNet-S2 multi-label classification (19 classes)", family="classification",
             card="rsbench_classification.cards:BEN_S2",
             dataset="ben-s2", task_class="rsbench_classification.bands_task:MultiLabelBandsTask",
@@ -83,6 +93,7 @@ def more_tasks() -> list[TaskInfo]:
             smoke_options=dict(batch_size=16, lr=1e-3), predictions=MULTI_LABEL.format(id=BEN_ID),
         ),
         TaskInfo(
+            size_options=SIZES,
             name="ben-mm", title="BigEarthNet-MM multi-label classification (S1 + S2, 19 classes)",
             card="rsbench_classification.cards:BEN_MM",
             family="classification", dataset="ben-mm", task_class="rsbench_classification.bands_task:MultiLabelBandsTask",
@@ -92,6 +103,7 @@ def more_tasks() -> list[TaskInfo]:
             smoke_options=dict(batch_size=16, lr=1e-3), predictions=MULTI_LABEL.format(id=BEN_ID),
         ),
         TaskInfo(
+            size_options=SIZES,
             name="fmow-s2", title="fMoW-Sentinel scene classification (62 classes)", family="classification",
             card="rsbench_classification.cards:FMOW_S2",
             dataset="fmow-s2", task_class="rsbench_classification.bands_task:BandsClassificationTask",
@@ -120,6 +132,7 @@ def rsbench_register_datasets(register):
 @hookimpl
 def rsbench_register_tasks(register):
     register(TaskInfo(
+        size_options=SIZES,
         name="aid", title="AID scene classification", family="classification", dataset="aid",
         card="rsbench_classification.cards:AID",
         task_class="rsbench_classification.scene_task:SceneClassificationTask",

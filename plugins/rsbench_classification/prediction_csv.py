@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from rsbench.errors import DataLayoutError, PredictionError
+from rsbench.plugin_api.checked_data import CheckedData
 
 FILE = "predictions.csv"
 WRITER = "RSBPredictionCSV"
@@ -177,7 +178,7 @@ def reader(path: Path, classes: Sequence[str], multilabel: bool, ids: Sequence[s
     ``sample_idx`` in ``ids``, the test split in dataset order) from the CSV."""
     import torch
 
-    from rsbench.scoring import MissingPrediction
+    from rsbench.run.scoring import MissingPrediction
 
     check_unique(ids, "test split")
     table = read_table(path, classes, multilabel)
@@ -205,13 +206,13 @@ class CSVPredictions:
 
     multilabel = False
 
-    def sample_ids(self, data: dict[str, Any]) -> list[str]:
+    def sample_ids(self, data: CheckedData) -> list[str]:
         raise NotImplementedError
 
-    def prediction_reader(self, predictions: Path, data: dict[str, Any], cfg: dict[str, Any]) -> Any:
-        return reader(predictions, data["classes"], self.multilabel, self.sample_ids(data))
+    def prediction_reader(self, predictions: Path, data: CheckedData, cfg: dict[str, Any]) -> Any:
+        return reader(predictions, data.classes, self.multilabel, self.sample_ids(data))
 
-    def score(self, spec: Any, backbone: Any, data: dict[str, Any], cfg: dict[str, Any],
+    def score(self, spec: Any, backbone: Any, data: CheckedData, cfg: dict[str, Any],
               predictions: Path) -> dict[str, Any]:
         """The generic loop (``Task.score``) without the writer: the predictions are the input."""
         cfg = dict(cfg, test_evaluator=without_writer(cfg["test_evaluator"]))

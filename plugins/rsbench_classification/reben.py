@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from rsbench.errors import DataLayoutError, RsbenchError
-from rsbench.fixtures import mark_fixture
-from rsbench.raster import raster_info
+from rsbench.io.fixtures import mark_fixture
+from rsbench.io.raster import raster_info
 from rsbench_classification import ben_s2
 
 METADATA = "metadata.parquet"
@@ -188,3 +188,8 @@ def write_fixture(out: Path, seed: int = 0, size: int = 24, with_s1: bool = Fals
     pd.DataFrame.from_records(records).to_parquet(out / METADATA, index=False)
     mark_fixture(out, dataset, seed)
     return out
+
+
+def write_mm_fixture(out: Path, seed: int = 0) -> Path:
+    """The reBEN fixture with its S1 patches, as BigEarthNet-MM reads it (the ``v2`` archives of ben-mm)."""
+    return write_fixture(out, seed=seed, with_s1=True, dataset="ben-mm")

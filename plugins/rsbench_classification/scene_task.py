@@ -13,11 +13,12 @@ import math
 from pathlib import Path
 from typing import Any
 
-from rsbench import input_rules
-from rsbench.catalog import BackboneInfo
-from rsbench.normalization import IMAGENET_MEAN, IMAGENET_STD
-from rsbench.spec import RunSpec
-from rsbench.task import Task
+from rsbench.plugin_api.catalog import BackboneInfo
+from rsbench.plugin_api.checked_data import CheckedData
+from rsbench.plugin_api.task import Task
+from rsbench.protocol import input_rules
+from rsbench.protocol.normalization import IMAGENET_MEAN, IMAGENET_STD
+from rsbench.run.spec import RunSpec
 from rsbench_classification.folder_per_class import split_per_class
 from rsbench_classification.prediction_csv import FILE, CSVPredictions, write_ids, writer_config
 
@@ -30,43 +31,40 @@ class SceneClassificationTask(CSVPredictions, Task):
     imports = ("mmpretrain.models", "mmpretrain.datasets", "mmpretrain.evaluation",
                "rsbench_classification.classifier", "rsbench_classification.prediction_writer")
 
-    def sample_ids(self, data: dict[str, Any]) -> list[str]:
+    def sample_ids(self, data: CheckedData) -> list[str]:
         """The test images' file stems, in the order of the test split file."""
-        return [Path(p).stem for p, _ in data["test"]]
+        return [Path(p).stem for p, _ in data.test]
 
-    def check_data(self, root: Path, spec: RunSpec) -> dict[str, Any]:
-        data = self.dataset.check(root)
-        opts = spec.with_options(dict(self.info.options))
-        data["train"], data["test"] = split_per_class(data["samples"], float(opts["train_ratio"]),
-                                                      int(opts["split_seed"]))
-        # Images are resized to their native size capped at max_size (AID's 600 px -> 224).
-        data["img_size"] = min(max(data["image_size"]), int(opts["max_size"]))
-        data["options"] = opts
-        return data
+    def check_data(self, root: Path, spec: RunSpec) -> CheckedData:
+        summary = self.dataset.check(root)
+        opts = spec.options
+        train, test = split_per_class(summary["samples"], float(opts["train_ratio"]), int(opts["split_seed"]))
+        return CheckedData.from_summary(summary, split=spec.split, options=opts, train=train, test=test,
+                                        native_size=max(summary["image_size"]))
 
     @staticmethod
-    def input_size(backbone: BackboneInfo, data: dict[str, Any]) -> int:
-        """The square size fed: native capped at ``max_size``, raised to the backbone's input
-        rule where it is below (SwinV2-H needs >= 225 px: AID goes to 256, not 224)."""
-        return input_rules.adapt_size(backbone, int(data["img_size"]))
+    def input_size(backbone: BackboneInfo, data: CheckedData) -> int:
+        """The square size fed: native capped at ``max_size`` (AID's 600 px -> 224), raised to the
+        backbone's input rule where it is below (SwinV2-H needs >= 225 px: AID goes to 256)."""
+        return input_rules.adapt_size(backbone, min(data.native_size, int(data.options["max_size"])))
 
-    def build_config(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any],
+    def build_config(self, spec: RunSpec, backbone: BackboneInfo, data: CheckedData,
                      work_dir: Path) -> dict[str, Any]:
-        opts = data["options"]
-        classes = data["classes"]
+        opts = spec.options
+        classes = data.classes
         splits = work_dir / "splits"
         splits.mkdir(parents=True, exist_ok=True)
-        for name in ("train", "test"):
-            (splits / f"{name}.txt").write_text("".join(f"{p} {y}\n" for p, y in data[name]))
+        for name, samples in (("train", data.train), ("test", data.test)):
+            (splits / f"{name}.txt").write_text("".join(f"{p} {y}\n" for p, y in samples))
 
         batch = spec.batch_size or int(opts["batch_size"])
-        iters_per_epoch = math.ceil(len(data["train"]) / batch)
+        iters_per_epoch = math.ceil(len(data.train) / batch)
         max_iters = spec.max_iters or iters_per_epoch * int(opts["epochs"])
         lr = spec.lr or float(opts["lr"])
         size = self.input_size(backbone, data)
 
         def dataset(name: str, pipeline: list[dict[str, Any]]) -> dict[str, Any]:
-            return dict(type="CustomDataset", data_root=data["root"], data_prefix="",
+            return dict(type="CustomDataset", data_root=str(data.root), data_prefix="",
                         ann_file=str(splits / f"{name}.txt"), with_label=True,
                         metainfo=dict(classes=classes), pipeline=pipeline)
 
@@ -108,8 +106,8 @@ class SceneClassificationTask(CSVPredictions, Task):
     def metric_value(self, metrics: dict[str, Any]) -> float:
         return float(metrics["accuracy/top1"])
 
-    def row_fields(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any]) -> dict[str, Any]:
-        plan = input_rules.check(backbone, self.info, data["options"], self.modalities, data=data)
+    def row_fields(self, spec: RunSpec, backbone: BackboneInfo, data: CheckedData) -> dict[str, Any]:
+        plan = input_rules.check(backbone, self.info, spec.options, self.modalities, data=data)
         return {"normalization": f"mean={list(RGB_MEAN)} std={list(RGB_STD)} (RGB, 0-255)",
                 "adapter": "none; linear probe without augmentation" if spec.protocol == "linear" else "none",
                 "input_size": plan.row_value() or str(self.input_size(backbone, data))}

@@ -17,7 +17,7 @@ No checksum is published.
 
 from __future__ import annotations
 
-from rsbench.data_prepare import Archive, Recipe, Variant
+from rsbench.io.data_prepare import Archive, Recipe, Variant
 
 GUSO_PAGE = "https://github.com/vision-heng/GUSO"
 TERRAINS = ("Urban", "Rural", "Plain", "Hill", "Water")

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from rsbench import raster
+from rsbench.io import raster
 from rsbench.errors import DataLayoutError
-from rsbench.fixtures import mark_fixture
+from rsbench.io.fixtures import mark_fixture
 
 SPLITS = ("train", "val", "test")
 BANDS = {"rgb": 3, "sar": 1, "height": 1}

@@ -26,8 +26,8 @@ import numpy as np
 from PIL import Image
 
 from rsbench.errors import DataLayoutError
-from rsbench.fixtures import mark_fixture
-from rsbench.raster import raster_info
+from rsbench.io.fixtures import mark_fixture
+from rsbench.io.raster import raster_info
 
 SPLITS = ("train", "val", "test")
 LAYOUT = "<split>/{id}_opt.png, {id}_sar.png and {id}_H.txt (3x3 H_0to1, optical -> SAR pixels), split in train/val/test"

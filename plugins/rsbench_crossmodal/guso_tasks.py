@@ -7,11 +7,12 @@ import math
 from pathlib import Path
 from typing import Any
 
-from rsbench.catalog import BackboneInfo
+from rsbench.plugin_api.catalog import BackboneInfo
+from rsbench.plugin_api.checked_data import CheckedData
 from rsbench.errors import DataLayoutError, PredictionError
-from rsbench.normalization import IMAGENET_MEAN, IMAGENET_STD
-from rsbench.spec import RunSpec
-from rsbench.task import Task
+from rsbench.protocol.normalization import IMAGENET_MEAN, IMAGENET_STD
+from rsbench.run.spec import RunSpec
+from rsbench.plugin_api.task import Task
 
 
 def schedule(max_iters: int, lr: float) -> list[dict[str, Any]]:
@@ -29,39 +30,44 @@ class RegistrationTask(Task):
     #: Resample each SAR into its optical frame by the pair's H before use (``RSBLoadPair``'s ``align``).
     align_pairs = False
 
-    def check_data(self, root: Path, spec: RunSpec) -> dict[str, Any]:
-        opts = spec.with_options(dict(self.info.options))
-        data = self.dataset.check(root)
-        data["options"] = opts
-        data["crop"] = int(opts["img_size"]) or int(data["size"])
-        for rows in data["samples"].values():
+    def check_data(self, root: Path, spec: RunSpec) -> CheckedData:
+        summary = self.dataset.check(root)
+        data = CheckedData.from_summary(summary, split=spec.split, options=spec.options,
+                                        train=summary["samples"]["train"], test=summary["samples"][spec.split],
+                                        native_size=int(summary["size"]))
+        crop = self.crop(data)
+        for rows in summary["samples"].values():
             for row in rows:
-                if row["size"] < data["crop"]:
-                    raise DataLayoutError(f"{Path(data['root']) / row['opt']}: {row['size']} px is smaller than "
-                                          f"the crop img_size={data['crop']}")
+                if row["size"] < crop:
+                    raise DataLayoutError(f"{data.root / row['opt']}: {row['size']} px is smaller than "
+                                          f"the crop img_size={crop}")
         return data
+
+    @staticmethod
+    def crop(data: CheckedData) -> int:
+        """The centre crop of every pair: ``img_size``, or 0 for the images' own size."""
+        return int(data.options["img_size"]) or data.native_size
 
     def sar_input(self) -> str:
         return "sar" if "sar" in self.modalities else "sar-as-rgb"
 
-    def build_config(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any],
+    def build_config(self, spec: RunSpec, backbone: BackboneInfo, data: CheckedData,
                      work_dir: Path) -> dict[str, Any]:
-        opts = data["options"]
-        split = spec.split or self.info.default_split
+        opts = spec.options
         ann = work_dir / "ann"
         ann.mkdir(parents=True, exist_ok=True)
-        for name, rows in (("train", data["samples"]["train"]), ("test", data["samples"][split])):
-            (ann / f"{name}.json").write_text(json.dumps(rows))
+        for name, rows in (("train", data.train), ("test", data.test)):
+            (ann / f"{name}.json").write_text(json.dumps(list(rows)))
         strides = list(backbone.out_strides)
         want = int(opts.get("feature_stride", 8))  # tasks without the option (translation) keep stride 8
         level = strides.index(want) if want in strides else strides.index(min(strides))
         batch = spec.batch_size or int(opts["batch_size"])
-        max_iters = spec.max_iters or math.ceil(len(data["samples"]["train"]) / batch) * int(opts["epochs"])
+        max_iters = spec.max_iters or math.ceil(len(data.train) / batch) * int(opts["epochs"])
         lr = spec.lr or float(opts["lr"])
 
         def dataset(name: str) -> dict[str, Any]:
-            return dict(type="RSBPairDataset", data_root=data["root"], ann_file=str(ann / f"{name}.json"),
-                        serialize_data=False, pipeline=[dict(type="RSBLoadPair", size=data["crop"],
+            return dict(type="RSBPairDataset", data_root=str(data.root), ann_file=str(ann / f"{name}.json"),
+                        serialize_data=False, pipeline=[dict(type="RSBLoadPair", size=self.crop(data),
                                                  **({"align": True} if self.align_pairs else {}))])
 
         return dict(
@@ -92,7 +98,7 @@ class RegistrationTask(Task):
         """The scored pairs by id, as ``build_config`` wrote them for the test dataset."""
         return {str(r["id"]): r for r in json.loads(Path(cfg["test_dataloader"]["dataset"]["ann_file"]).read_text())}
 
-    def prediction_reader(self, predictions: Path, data: dict[str, Any], cfg: dict[str, Any]) -> Any:
+    def prediction_reader(self, predictions: Path, data: CheckedData, cfg: dict[str, Any]) -> Any:
         """A CSV of per-pair transforms (``registration.csv`` when ``predictions`` is a folder, as a
         run writes it): ``id,h00..h22`` (3x3 ``H_0to1``, optical -> SAR pixels of the full
         images, like ``{id}_H.txt``) or ``id,a00..a12`` (its 2x3 affine part); see
@@ -101,7 +107,7 @@ class RegistrationTask(Task):
         import numpy as np
         import torch
 
-        from rsbench.scoring import MissingPrediction
+        from rsbench.run.scoring import MissingPrediction
         from rsbench_crossmodal.registration import PREDICTION_FILE, crop_h, read_transforms
 
         path = Path(predictions)
@@ -109,7 +115,7 @@ class RegistrationTask(Task):
         if not path.is_file():
             raise PredictionError(f"{path}: missing; expected a CSV of per-pair transforms (id,h00,...,h22)")
         transforms = read_transforms(path)
-        rows, crop = self.test_rows(cfg), int(data["crop"])
+        rows, crop = self.test_rows(cfg), self.crop(data)
 
         def read(sample: dict[str, Any]) -> None:
             key = str(sample["id"])
@@ -120,10 +126,10 @@ class RegistrationTask(Task):
 
         return read
 
-    def row_fields(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any]) -> dict[str, Any]:
+    def row_fields(self, spec: RunSpec, backbone: BackboneInfo, data: CheckedData) -> dict[str, Any]:
         adapter = ("sar-as-rgb: SAR repeated to 3 channels and encoded by the RGB branch"
                    if self.sar_input() == "sar-as-rgb" else "none: SAR fed as modality 'sar'")
-        return {"adapter": f"{adapter}; centre crop {data['crop']} px",
+        return {"adapter": f"{adapter}; centre crop {self.crop(data)} px",
                 "normalization": f"optical mean={list(IMAGENET_MEAN)} std={list(IMAGENET_STD)}; "
                                  "SAR (x - 127.5) / 64"}
 
@@ -137,7 +143,7 @@ class TranslationTask(RegistrationTask):
     imports = ("mmpretrain.models", "rsbench_crossmodal.registration", "rsbench_crossmodal.translation")
     align_pairs = True  # translation is scored pixel to pixel (guso.py)
 
-    def build_config(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any],
+    def build_config(self, spec: RunSpec, backbone: BackboneInfo, data: CheckedData,
                      work_dir: Path) -> dict[str, Any]:
         cfg = super().build_config(spec, backbone, data, work_dir)
         fed = ["sar"] if self.sar_input() == "sar" else ["hr"]
@@ -153,19 +159,19 @@ class TranslationTask(RegistrationTask):
     def metric_value(self, metrics: dict[str, Any]) -> float:
         return float(metrics["translation/PSNR"])
 
-    def prediction_reader(self, predictions: Path, data: dict[str, Any], cfg: dict[str, Any]) -> Any:
+    def prediction_reader(self, predictions: Path, data: CheckedData, cfg: dict[str, Any]) -> Any:
         """A folder of predicted optical images named like the targets (``{id}_opt.png``), each
         8-bit RGB of its target's size; PSNR / SSIM over the run's centre crop (see
         :mod:`rsbench_crossmodal.translation`). The targets are read from the dataset here
         because the reader sees only the data sample, which holds no image."""
-        from rsbench.raster import read_rgb
-        from rsbench.scoring import find_prediction
+        from rsbench.io.raster import read_rgb
+        from rsbench.run.scoring import find_prediction
         from rsbench_crossmodal.translation import read_rgb8, score_pair
 
         folder = Path(predictions)
         if not folder.is_dir():
             raise PredictionError(f"--predictions {folder}: expected a folder of {{id}}_opt.png images")
-        rows, crop, root = self.test_rows(cfg), int(data["crop"]), Path(data["root"])
+        rows, crop, root = self.test_rows(cfg), self.crop(data), data.root
 
         def read(sample: dict[str, Any]) -> None:
             row = rows[str(sample["id"])]

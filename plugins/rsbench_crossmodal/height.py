@@ -8,10 +8,27 @@ is cut into non-overlapping ``img_size`` windows (one window at the official 512
 Splits ``val`` / ``test`` train on all of ``train`` and score that split.
 
 ``RSBHeightModel``: the backbone encodes what it takes (MaRS-like: ``{"hr", "sar"}`` fused;
-RGB-only backbones: adapter ``optical-only``, the SAR tile is not fed); an FPN-style decoder
-(1x1 lateral convs to 64 channels, upsampled to the finest map, summed, 3x3 refine) is upsampled
-bilinearly to the input and predicts height ``out * scale + mean`` (train statistics), clamped at
-0 m for prediction.
+RGB-only backbones: adapter ``optical-only``, the SAR tile is not fed); a decoder (option
+``head``) maps the backbone's outputs to one channel, upsampled bilinearly to the input where it
+is not already there; the height is ``out * scale + mean``, clamped at 0 m for prediction.
+
+* ``head=uniform`` (default): the harness's FPN-style decoder that every backbone is compared on
+  (1x1 lateral convs to 64 channels, upsampled to the finest map, summed, 3x3 refine); the target
+  is standardised with the train tiles' height mean / std, optical inputs with ImageNet
+  statistics, SAR with the train tiles' mean / std.
+* ``head=mars``: MaRS' released DFC23 decoder (``downtasks/terratorch/heightmodel.py``,
+  ``DualBackboneModel``): four ``DecoderBlock`` s (1x1 conv to C/4, BN, ReLU; 3x3 transposed conv
+  x2, BN, ReLU; 1x1 conv, BN, ReLU) from the last map (RGB + SAR features summed, as the MaRS
+  backbone does) through C/2, C/4, C/8 to 64 channels, then the released final layer for the map's
+  stride (32: 3x3 transposed conv x2; 16: 3x3 conv; 8: 3x3 conv stride 2) to 32, ReLU, 1x1 conv
+  to 1. Its module names are the released ones, so a MaRS height checkpoint's decoder keys load.
+  What belongs to that recipe comes with it: the target is height / 183.17412 m (``label_max``)
+  and inputs are normalised with MaRS' DFC23 statistics (``dataset_factory.py``).
+
+A default fine-tune run follows the protocol card (:mod:`rsbench_crossmodal.cards`: Adam 1e-4,
+80 epochs with StepLR x0.5 every 20, batch 6, crop 512) with either head; shortened runs
+(``--max-iters``) and frozen / linear runs keep the harness's short-run settings (AdamW with
+weight decay 0.01, clipping at 5, linear warmup then cosine).
 
 Metric (``RSBHeightMetric``), pooled over every pixel of every scored tile, written from the
 definitions (not the official ``AverageMeter``, which mixes fields and averages per image):
@@ -45,14 +62,27 @@ from mmengine.model import BaseDataPreprocessor, BaseModel
 from mmengine.registry import DATASETS, METRICS, MODELS, TRANSFORMS
 from torch import Tensor, nn
 
-from rsbench.catalog import BackboneInfo
-from rsbench.errors import DataLayoutError, PredictionError
-from rsbench.raster import raster_info, read_raster
-from rsbench.spec import RunSpec
-from rsbench.task import Task
+from rsbench.errors import DataLayoutError, PredictionError, SpecError
+from rsbench.plugin_api.checked_data import CheckedData
+from rsbench.io.raster import raster_info, read_raster
+from rsbench.plugin_api.catalog import BackboneInfo
+from rsbench.plugin_api.task import Task
+from rsbench.protocol import protocol_card as pc
+from rsbench.run.spec import RunSpec
 from rsbench_crossmodal.dfc23 import read_tif, write_tif
 from rsbench_crossmodal.guso_tasks import schedule
 from rsbench_crossmodal.registration import RGB_MEAN, RGB_STD
+
+#: The decoders option ``head`` chooses (module docstring).
+HEADS = ("uniform", "mars")
+#: MaRS' DFC23 recipe (``downtasks/terratorch/dataset_factory.py``, ``DFC23Track2Dataset`` /
+#: ``DFC23Track2DataModule``): heights divided by this maximum; optical statistics of RGB / 255
+#: and SAR statistics of the raw backscatter.
+MARS_HEIGHT_MAX = 183.17412
+MARS_RGB_MEAN, MARS_RGB_STD = (0.3182, 0.3442, 0.2818), (0.1796, 0.1645, 0.1689)
+MARS_SAR_MEAN, MARS_SAR_STD = 0.2634, 0.5957
+#: The released final layer for the last map's stride (``heightmodel.py``'s ``up`` = 5, 4, 3).
+MARS_FINAL = {32: "deconv", 16: "conv", 8: "conv-stride2"}
 
 STAT_KEYS = ("n", "abs", "sq", "n_pos", "sq_pos", "d1", "d2", "d3", "g", "g2")
 
@@ -119,43 +149,108 @@ class LoadHeightTile(BaseTransform):
 
 @MODELS.register_module(name="RSBHeightPreprocessor")
 class HeightPreprocessor(BaseDataPreprocessor):
-    """Stack; optical standardised with ImageNet statistics, SAR with the train tiles' mean / std."""
+    """Stack; optical standardised with ``rgb_mean`` / ``rgb_std`` (0-255 scale; default ImageNet
+    statistics), SAR with ``sar_mean`` / ``sar_std``."""
 
-    def __init__(self, sar_mean: float, sar_std: float, **kwargs: Any) -> None:
+    def __init__(self, sar_mean: float, sar_std: float, rgb_mean: Sequence[float] = RGB_MEAN,
+                 rgb_std: Sequence[float] = RGB_STD, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.sar_mean, self.sar_std = float(sar_mean), float(sar_std)
+        self.rgb_mean, self.rgb_std = tuple(map(float, rgb_mean)), tuple(map(float, rgb_std))
 
     def forward(self, data: dict, training: bool = False) -> dict:
         data = self.cast_data(data)
         inputs, samples = data["inputs"], data["data_samples"]
         rgb = torch.stack(list(inputs["hr"])).float()
         sar = torch.stack(list(inputs["sar"])).float()
-        mean = torch.tensor(RGB_MEAN, device=rgb.device).view(1, 3, 1, 1)
-        std = torch.tensor(RGB_STD, device=rgb.device).view(1, 3, 1, 1)
+        mean = torch.tensor(self.rgb_mean, device=rgb.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.rgb_std, device=rgb.device).view(1, 3, 1, 1)
         return dict(inputs=dict(hr=(rgb - mean) / std, sar=(sar - self.sar_mean) / self.sar_std),
                     data_samples=dict(id=list(samples["id"]), height=torch.stack(list(samples["height"])).float()))
 
 
-@MODELS.register_module(name="RSBHeightModel")
-class HeightModel(BaseModel):
-    def __init__(self, backbone: dict, fed: Sequence[str], in_channels: Sequence[int], window: int,
-                 height_mean: float, height_scale: float, channels: int = 64,
-                 data_preprocessor: dict | None = None, init_cfg: Any = None) -> None:
-        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.backbone = MODELS.build(backbone)
-        self.fed, self.window = tuple(fed), int(window)
-        self.height_mean, self.height_scale = float(height_mean), float(height_scale)
+@MODELS.register_module(name="RSBHeightFPNHead")
+class FPNHeightHead(nn.Module):
+    """The uniform head: 1x1 laterals to ``channels``, upsampled to the finest map and summed, a
+    3x3 refine to one channel (at the finest map's resolution)."""
+
+    def __init__(self, in_channels: Sequence[int], channels: int = 64) -> None:
+        super().__init__()
         self.lateral = nn.ModuleList(nn.Conv2d(c, channels, 1) for c in in_channels)
         self.refine = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.GELU(),
                                     nn.Conv2d(channels, 1, 3, padding=1))
 
-    def regress(self, inputs: dict[str, Tensor]) -> Tensor:
-        """(B, H, W) heights in metres (unclamped) for one window."""
-        maps = self.backbone({m: inputs[m] for m in self.fed})
+    def forward(self, maps: Sequence[Tensor]) -> Tensor:
         size = maps[0].shape[-2:]
         x = sum(F.interpolate(lat(m), size=size, mode="bilinear", align_corners=False)
                 for lat, m in zip(self.lateral, maps))
-        x = F.interpolate(self.refine(x), size=inputs["hr"].shape[-2:], mode="bilinear", align_corners=False)
+        return self.refine(x)
+
+
+class MaRSDecoderBlock(nn.Module):
+    """MaRS' ``DecoderBlock``: 1x1 conv to in/4, BN, ReLU; 3x3 transposed conv x2, BN, ReLU; 1x1
+    conv to ``out_channels``, BN, ReLU (layer names as released)."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        mid = in_channels // 4
+        self.conv1, self.norm1, self.relu1 = nn.Conv2d(in_channels, mid, 1), nn.BatchNorm2d(mid), nn.ReLU(inplace=True)
+        self.deconv2 = nn.ConvTranspose2d(mid, mid, 3, stride=2, padding=1, output_padding=1)
+        self.norm2, self.relu2 = nn.BatchNorm2d(mid), nn.ReLU(inplace=True)
+        self.conv3 = nn.Conv2d(mid, out_channels, 1)
+        self.norm3, self.relu3 = nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.relu1(self.norm1(self.conv1(x)))
+        x = self.relu2(self.norm2(self.deconv2(x)))
+        return self.relu3(self.norm3(self.conv3(x)))
+
+
+@MODELS.register_module(name="RSBMaRSHeightDecoder")
+class MaRSHeightDecoder(nn.Module):
+    """MaRS' released DFC23 regression decoder on the last map (module docstring): ``decoder4`` ..
+    ``decoder1`` (C -> C/2 -> C/4 -> C/8 -> 64, each x2), ``final_deconv`` chosen by the map's
+    ``stride`` (:data:`MARS_FINAL`), ``final_relu``, ``final_conv`` to one channel."""
+
+    def __init__(self, in_channels: int, stride: int) -> None:
+        super().__init__()
+        c = int(in_channels)
+        if c % 32:
+            raise SpecError(f"--option head=mars: the backbone's last map has {c} channels; MaRS' decoder "
+                            "halves them three times and quarters each block's input, so a multiple of 32 is expected")
+        if stride not in MARS_FINAL:
+            raise SpecError(f"--option head=mars: the backbone's last map has stride {stride}; MaRS' released "
+                            f"decoder exists for strides {', '.join(map(str, MARS_FINAL))}")
+        self.decoder4, self.decoder3 = MaRSDecoderBlock(c, c // 2), MaRSDecoderBlock(c // 2, c // 4)
+        self.decoder2, self.decoder1 = MaRSDecoderBlock(c // 4, c // 8), MaRSDecoderBlock(c // 8, 64)
+        final = MARS_FINAL[stride]
+        self.final_deconv = (nn.ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1) if final == "deconv"
+                             else nn.Conv2d(64, 32, 3, stride=2 if final == "conv-stride2" else 1, padding=1))
+        self.final_relu = nn.ReLU(inplace=True)
+        self.final_conv = nn.Conv2d(32, 1, 1)
+
+    def forward(self, maps: Sequence[Tensor]) -> Tensor:
+        x = self.decoder1(self.decoder2(self.decoder3(self.decoder4(maps[-1]))))
+        return self.final_conv(self.final_relu(self.final_deconv(x)))
+
+
+@MODELS.register_module(name="RSBHeightModel")
+class HeightModel(BaseModel):
+    def __init__(self, backbone: dict, fed: Sequence[str], decode_head: dict, window: int,
+                 height_mean: float, height_scale: float, data_preprocessor: dict | None = None,
+                 init_cfg: Any = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.backbone = MODELS.build(backbone)
+        self.fed, self.window = tuple(fed), int(window)
+        self.height_mean, self.height_scale = float(height_mean), float(height_scale)
+        self.decode_head = MODELS.build(decode_head)
+
+    def regress(self, inputs: dict[str, Tensor]) -> Tensor:
+        """(B, H, W) heights in metres (unclamped) for one window."""
+        x = self.decode_head(self.backbone({m: inputs[m] for m in self.fed}))
+        size = inputs["hr"].shape[-2:]
+        if x.shape[-2:] != size:
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
         return x[:, 0] * self.height_scale + self.height_mean
 
     def tiled(self, inputs: dict[str, Tensor]) -> Tensor:
@@ -233,60 +328,99 @@ class HeightTask(Task):
     default_scope = "mmpretrain"
     imports = ("mmpretrain.models", "rsbench_crossmodal.height")
 
-    def check_data(self, root: Path, spec: RunSpec) -> dict[str, Any]:
-        opts = spec.with_options(dict(self.info.options))
-        data = self.dataset.check(root)
-        split = spec.split or self.info.default_split
+    def card(self, spec: RunSpec) -> pc.ProtocolCard | None:
+        """The task's card where this run follows it (a full-length fine-tune run), else ``None``."""
+        card = pc.task_card(self.info)
+        return card if pc.applies(card, spec) else None
+
+    def check_data(self, root: Path, spec: RunSpec) -> CheckedData:
+        opts, split = spec.options, spec.split
+        head = str(opts["head"])
+        if head not in HEADS:
+            raise SpecError(f"--option head={head}: expected one of {', '.join(HEADS)}")
+        summary = self.dataset.check(root)
         if split == "holdout":
-            train, test = holdout(data["samples"]["train"], float(opts["holdout_fraction"]), int(opts["split_seed"]))
+            train, test = holdout(summary["samples"]["train"], float(opts["holdout_fraction"]), int(opts["split_seed"]))
         else:
-            rows = data["samples"].get(split)
+            rows = summary["samples"].get(split)
             if rows is None:
                 raise DataLayoutError(f"{Path(root) / split}: split folder missing (needed for --split {split})")
             if any("height" not in r for r in rows):
                 raise DataLayoutError(f"{Path(root) / split / 'height'}: folder missing; split {split!r} cannot be scored")
-            train, test = data["samples"]["train"], rows
-        crop = int(opts["img_size"])
+            train, test = summary["samples"]["train"], rows
+        card = self.card(spec)
+        crop = int(pc.chosen(opts, dict(self.info.options), "img_size", card.crop.value) if card else opts["img_size"])
         for row in train + test:
             if row["size"] < crop or row["size"] % crop:
                 raise DataLayoutError(f"{Path(root) / row['rgb']}: {row['size']} px is not a multiple of "
                                       f"the crop img_size={crop}")
-        data.update(options=opts, crop=crop, train=train, test=test, split=split, stats=self.stats(Path(root), train, int(opts["stats_samples"])))
-        return data
+        stats = self.normalisation(head, Path(root), train, int(opts["stats_samples"]))
+        return CheckedData.from_summary(summary, split=split, options=opts, train=train, test=test,
+                                        native_size=int(summary["size"]), facts=dict(crop=crop, stats=stats))
 
     @staticmethod
-    def stats(root: Path, rows: list[dict[str, Any]], k: int) -> dict[str, float]:
-        """SAR mean / std and height mean / std over the first ``k`` train tiles (sorted ids)."""
+    def normalisation(head: str, root: Path, rows: list[dict[str, Any]], k: int) -> dict[str, Any]:
+        """Input and target statistics of ``head``: MaRS' constants for ``mars``; for ``uniform``
+        ImageNet RGB statistics and the SAR and height mean / std of the first ``k`` train tiles
+        (sorted ids)."""
+        if head == "mars":
+            return dict(rgb_mean=[255 * m for m in MARS_RGB_MEAN], rgb_std=[255 * s for s in MARS_RGB_STD],
+                        sar_mean=MARS_SAR_MEAN, sar_std=MARS_SAR_STD, height_mean=0.0, height_scale=MARS_HEIGHT_MAX)
         rows = sorted(rows, key=lambda r: r["id"])[:k]
         sar = np.concatenate([read_tif(root / r["sar"]).ravel() for r in rows])
         height = np.concatenate([read_tif(root / r["height"]).ravel() for r in rows])
-        return dict(sar_mean=float(sar.mean()), sar_std=float(sar.std()) or 1.0,
-                    height_mean=float(height.mean()), height_scale=float(height.std()) or 1.0)
+        return dict(rgb_mean=list(RGB_MEAN), rgb_std=list(RGB_STD), sar_mean=float(sar.mean()),
+                    sar_std=float(sar.std()) or 1.0, height_mean=float(height.mean()),
+                    height_scale=float(height.std()) or 1.0)
 
-    def build_config(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any],
+    @staticmethod
+    def decode_head(head: str, backbone: BackboneInfo) -> dict[str, Any]:
+        if head == "mars":
+            return dict(type="RSBMaRSHeightDecoder", in_channels=int(backbone.out_channels[-1]),
+                        stride=int(backbone.out_strides[-1]))
+        return dict(type="RSBHeightFPNHead", in_channels=list(backbone.out_channels), channels=64)
+
+    def build_config(self, spec: RunSpec, backbone: BackboneInfo, data: CheckedData,
                      work_dir: Path) -> dict[str, Any]:
-        opts, st = data["options"], data["stats"]
+        opts, st = data.options, data.fact("stats")
         ann = work_dir / "ann"
         ann.mkdir(parents=True, exist_ok=True)
         for name in ("train", "test"):
-            (ann / f"{name}.json").write_text(json.dumps(data[name]))
-        batch = spec.batch_size or int(opts["batch_size"])
-        max_iters = spec.max_iters or math.ceil(len(data["train"]) / batch) * int(opts["epochs"])
-        lr = spec.lr or float(opts["lr"])
+            (ann / f"{name}.json").write_text(json.dumps(data.samples(name)))
+        card = self.card(spec)
+        backbone_overrides: dict[str, Any] = {}
+        if card is not None:  # the card's batch, accumulation, epochs, Adam + StepLR, drop path (no clipping)
+            declared = dict(self.info.options)
+            batch, lr = pc.card_batch(card, spec, opts, declared), pc.card_lr(card, spec, opts, declared)
+            plan = data.derived["card_plan"] = pc.plan(card, spec, batch, lr, len(data.train),
+                                               pc.changed_length(opts, declared, "epochs", "epochs"))
+            max_iters = plan.max_iters
+            self.imports = (*type(self).imports, *pc.imports(card))
+            optim_wrapper = pc.optim_wrapper(card, plan)
+            param_scheduler = pc.param_scheduler(card, plan)
+            backbone_overrides.update(pc.drop_path_overrides(backbone, card.drop_path.value))
+        else:  # the harness's short-run settings
+            batch = spec.batch_size or int(opts["batch_size"])
+            max_iters = spec.max_iters or math.ceil(len(data.train) / batch) * int(opts["epochs"])
+            lr = spec.lr or float(opts["lr"])
+            optim_wrapper = dict(optimizer=dict(type="AdamW", lr=lr, weight_decay=0.01), clip_grad=dict(max_norm=5.0))
+            param_scheduler = schedule(max_iters, lr)
 
         def loader(name: str, train: bool) -> dict[str, Any]:
             return dict(batch_size=batch, num_workers=spec.num_workers,
                         sampler=dict(type="InfiniteSampler" if train else "DefaultSampler", shuffle=train),
-                        dataset=dict(type="RSBHeightDataset", data_root=data["root"], ann_file=str(ann / f"{name}.json"),
+                        dataset=dict(type="RSBHeightDataset", data_root=str(data.root), ann_file=str(ann / f"{name}.json"),
                                      serialize_data=False,
-                                     pipeline=[dict(type="RSBLoadHeightTile", crop=data["crop"], train=train)]))
+                                     pipeline=[dict(type="RSBLoadHeightTile", crop=data.fact("crop"), train=train)]))
 
         return dict(
             default_scope=self.default_scope,
-            model=dict(type="RSBHeightModel", backbone=self.backbone_config(spec, backbone),
-                       fed=[m for m in ("hr", "sar") if m in self.modalities], in_channels=list(backbone.out_channels),
-                       window=data["crop"], height_mean=st["height_mean"], height_scale=st["height_scale"],
-                       data_preprocessor=dict(type="RSBHeightPreprocessor", sar_mean=st["sar_mean"], sar_std=st["sar_std"])),
+            model=dict(type="RSBHeightModel", backbone=self.backbone_config(spec, backbone, **backbone_overrides),
+                       fed=[m for m in ("hr", "sar") if m in self.modalities],
+                       decode_head=self.decode_head(data.options["head"], backbone),
+                       window=data.fact("crop"), height_mean=st["height_mean"], height_scale=st["height_scale"],
+                       data_preprocessor=dict(type="RSBHeightPreprocessor", sar_mean=st["sar_mean"], sar_std=st["sar_std"],
+                                              rgb_mean=st["rgb_mean"], rgb_std=st["rgb_std"])),
             train_dataloader=loader("train", True),
             train_cfg=dict(by_epoch=False, max_iters=max_iters),
             test_dataloader=loader("test", False),
@@ -294,18 +428,18 @@ class HeightTask(Task):
                             dict(type="RSBHeightWriter", output_dir=str(work_dir / "predictions")),
                             dict(type="DumpResults", out_file_path=str(work_dir / "predictions.pkl"))],
             test_cfg=dict(),
-            optim_wrapper=dict(optimizer=dict(type="AdamW", lr=lr, weight_decay=0.01), clip_grad=dict(max_norm=5.0)),
-            param_scheduler=schedule(max_iters, lr),
+            optim_wrapper=optim_wrapper,
+            param_scheduler=param_scheduler,
             **self.runtime_config(spec, max_iters),
         )
 
     def metric_value(self, metrics: dict[str, Any]) -> float:
         return float(metrics["height/RMSE"])
 
-    def prediction_reader(self, predictions: Path, data: dict[str, Any], cfg: dict[str, Any]) -> Any:
+    def prediction_reader(self, predictions: Path, data: CheckedData, cfg: dict[str, Any]) -> Any:
         """A folder of single-band GeoTIFF height maps (m) named like the labels (``Pxxxx.tif``),
         one per scored tile and of its size (module docstring)."""
-        from rsbench.scoring import find_prediction
+        from rsbench.run.scoring import find_prediction
 
         folder = Path(predictions)
         if not folder.is_dir():
@@ -318,13 +452,19 @@ class HeightTask(Task):
 
         return read
 
-    def row_fields(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any]) -> dict[str, Any]:
+    def row_fields(self, spec: RunSpec, backbone: BackboneInfo, data: CheckedData) -> dict[str, Any]:
         adapter = ("none: RGB as 'hr' and SAR as 'sar'" if "sar" in self.modalities
                    else "optical-only: the backbone takes no SAR; the SAR tile is not fed")
-        split = (f"holdout {data['options']['holdout_fraction']:g} of train (seed {data['options']['split_seed']})"
-                 if data["split"] == "holdout" else f"train all, scored on {data['split']}")
-        st = data["stats"]
-        return {"adapter": f"{adapter}; crop {data['crop']} px, test windows {data['crop']} px; {split}: "
-                           f"{len(data['train'])} train / {len(data['test'])} scored tiles",
-                "normalization": f"optical mean={list(RGB_MEAN)} std={list(RGB_STD)}; SAR (x - {st['sar_mean']:.4g}) / "
+        head = ("MaRS' released DecoderBlocks decoder on the last map" if data.options["head"] == "mars"
+                else "uniform FPN-style decoder (64 ch)")
+        split = (f"holdout {data.options['holdout_fraction']:g} of train (seed {data.options['split_seed']})"
+                 if data.split == "holdout" else f"train all, scored on {data.split}")
+        plan = data.derived.get("card_plan")  # set only where the run followed its card
+        card = f"; card {pc.task_card(self.info).id} ({plan.describe()})" if plan is not None else ""
+        st = data.fact("stats")
+        return {"adapter": f"{adapter}; head {data.options['head']}: {head}; crop {data.fact('crop')} px, test windows "
+                           f"{data.fact('crop')} px; {split}: {len(data.train)} train / {len(data.test)} scored tiles"
+                           f"{card}",
+                "normalization": f"optical mean={[round(v, 4) for v in st['rgb_mean']]} "
+                                 f"std={[round(v, 4) for v in st['rgb_std']]}; SAR (x - {st['sar_mean']:.4g}) / "
                                  f"{st['sar_std']:.4g}; height target (h - {st['height_mean']:.4g}) / {st['height_scale']:.4g}"}

@@ -3,7 +3,7 @@ building height regression). Light: no torch import."""
 
 from __future__ import annotations
 
-from rsbench import DatasetInfo, TaskInfo, hookimpl
+from rsbench import DatasetInfo, SizeOption, TaskInfo, hookimpl
 from rsbench_crossmodal import dfc23, guso
 
 #: Plugins whose modules this one imports (registration reads prediction CSVs as classification does).
@@ -14,6 +14,10 @@ HEIGHT = ("RMSE (m, headline, lower is better) = sqrt of the mean squared height
           "delta_k (%, k=1,2,3) = share of pixels with gt > 0 where max(pred/gt, gt/pred) < 1.25^k, pred <= 0 a miss; "
           "pred clamped at 0 m. Split 'holdout' (default, MaRS): random 80/20 of train, seed 42")
 
+
+
+#: What the tasks' pixel-size options mean (the backbones' input rules are checked against them).
+SIZES = {"img_size": SizeOption("crop", "the crop of each image pair", zero="the native size", native=True)}
 
 def datasets() -> list[DatasetInfo]:
     return [
@@ -36,6 +40,7 @@ def datasets() -> list[DatasetInfo]:
 def tasks() -> list[TaskInfo]:
     return [
         TaskInfo(
+            size_options=SIZES,
             name="guso-reg", title="GUSO optical/SAR registration", family="cross-modal", dataset="guso",
             card="rsbench_crossmodal.cards:GUSO_REG",
             predictions=("a CSV (or a folder holding registration.csv) with a header id,h00,...,h22 (the 3x3 "
@@ -54,6 +59,7 @@ def tasks() -> list[TaskInfo]:
             evaluation_of=("mars",),
         ),
         TaskInfo(
+            size_options=SIZES,
             name="guso-trans", title="GUSO SAR-to-optical translation", family="cross-modal", dataset="guso",
             card="rsbench_crossmodal.cards:GUSO_TRANS",
             predictions=("a folder of 8-bit RGB PNGs named like the optical targets ({id}_opt.png), each the "
@@ -70,6 +76,7 @@ def tasks() -> list[TaskInfo]:
             evaluation_of=("mars",),
         ),
         TaskInfo(
+            size_options=SIZES,
             name="dfc23-t2", title="DFC23 track 2 building height regression (optical + SAR)", family="cross-modal",
             card="rsbench_crossmodal.cards:DFC23_T2",
             predictions=("a folder of single-band GeoTIFFs of heights in metres named like the height labels "
@@ -78,7 +85,7 @@ def tasks() -> list[TaskInfo]:
             metric_definition=HEIGHT, modalities={"hr": ("R", "G", "B"), "sar": ("SAR",)},
             splits=("holdout", "val", "test"), default_split="holdout", higher_is_better=False,
             options=dict(img_size=512, holdout_fraction=0.2, split_seed=42, epochs=80, batch_size=6, lr=1e-4,
-                         stats_samples=64),
+                         stats_samples=64, head="uniform"),
             smoke_iters=60, smoke_options=dict(img_size=64, batch_size=4, lr=2e-3),
             evaluation_of=("mars",),
         ),

@@ -1,5 +1,5 @@
-"""SAR -> optical translation on a backbone's features (GUSO), with PSNR / SSIM written from their
-definitions (no torchmetrics / scikit-image in the stack).
+"""SAR -> optical translation on a backbone's features (GUSO), scored by PSNR / SSIM from
+scikit-image (``skimage.metrics``), whose parameters below give exactly the definitions stated.
 
 ``RSBTranslationModel``: the backbone encodes the SAR image (as modality ``sar`` when it takes
 one, else repeated to three channels for an RGB backbone: adapter ``sar-as-rgb``); a light
@@ -9,9 +9,15 @@ predicting RGB in [0, 1] (sigmoid). Loss: L1 to the optical image scaled to [0, 
 
 Metrics on [0, 1] images (data range 1), averaged over test pairs:
 
-* PSNR = 10 log10(1 / MSE), MSE over all pixels and the 3 channels of a pair;
-* SSIM (Wang et al. 2004): Gaussian window 11x11, sigma 1.5, K1 = 0.01, K2 = 0.03, per channel,
-  over the valid (unpadded) window positions, averaged over positions and channels;
+* PSNR = 10 log10(1 / MSE), MSE over all pixels and the 3 channels of a pair, capped at 120 dB
+  (an MSE floor of 1e-12: identical images score 120, not infinity);
+* SSIM (Wang et al. 2004): Gaussian window 11x11, sigma 1.5, K1 = 0.01, K2 = 0.03, population
+  (not sample) covariances, per channel, averaged over the valid window positions (windows wholly
+  inside the image, no padded border) and over channels. That is ``structural_similarity(...,
+  gaussian_weights=True, sigma=1.5, win_size=11, use_sample_covariance=False, data_range=1)``;
+  torchmetrics' SSIM (1.9.0; since Lightning-AI/torchmetrics#2721) averages over the
+  reflect-padded border too, which changes the value (measured: up to 0.11 on random 11-80 px
+  images), so it is not used;
 * ``PSNR_flat`` / ``SSIM_flat``, the chance baseline: both scores of each target's own mean
   colour as a flat image, the best PSNR any prediction without structure can reach.
 
@@ -36,43 +42,52 @@ import torch.nn.functional as F
 from mmengine.evaluator import BaseMetric
 from mmengine.model import BaseModel
 from mmengine.registry import METRICS, MODELS
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from torch import Tensor, nn
 
 from rsbench.errors import PredictionError
+from rsbench.io.raster import raster_info, read_raster
 from rsbench_crossmodal.registration import RGB_MEAN, RGB_STD, SAR_MEAN, SAR_STD
 
 
+#: PSNR of identical images: the cap stands for an MSE floor of 1e-12 (module docstring).
+PSNR_CAP = 120.0
+#: SSIM's settings (module docstring): Wang et al.'s Gaussian window on images in [0, 1].
+SSIM_ARGS = dict(gaussian_weights=True, sigma=1.5, win_size=11, use_sample_covariance=False, K1=0.01, K2=0.03,
+                 data_range=1.0)
+
+
+def image_psnr(pred: np.ndarray, target: np.ndarray) -> float:
+    """PSNR (dB) of two equally shaped float images in [0, 1], capped at :data:`PSNR_CAP`."""
+    with np.errstate(divide="ignore"):  # identical images: MSE 0 -> inf -> the cap
+        return min(float(peak_signal_noise_ratio(target, pred, data_range=1.0)), PSNR_CAP)
+
+
+def image_ssim(pred: np.ndarray, target: np.ndarray) -> float:
+    """SSIM of two (C, H, W) float images in [0, 1] (module docstring)."""
+    return float(structural_similarity(target, pred, channel_axis=0, **SSIM_ARGS))
+
+
 def psnr(pred: Tensor, target: Tensor) -> Tensor:
-    """Per-image PSNR (dB) of (B, C, H, W) images in [0, 1]."""
-    mse = (pred - target).pow(2).flatten(1).mean(1)
-    return 10 * torch.log10(1.0 / mse.clamp_min(1e-12))
+    """Per-image PSNR (dB) of (B, C, H, W) images in [0, 1], float64."""
+    p, t = pred.detach().double().cpu().numpy(), target.detach().double().cpu().numpy()
+    return torch.tensor([image_psnr(a, b) for a, b in zip(p, t)], dtype=torch.float64)
 
 
-def ssim(pred: Tensor, target: Tensor, size: int = 11, sigma: float = 1.5) -> Tensor:
-    """Per-image SSIM of (B, C, H, W) images in [0, 1] (data range 1)."""
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
-    ax = torch.arange(size, dtype=pred.dtype, device=pred.device) - (size - 1) / 2
-    g = torch.exp(-ax ** 2 / (2 * sigma ** 2))
-    g = g / g.sum()
-    channels = pred.shape[1]
-    kernel = (g[:, None] * g[None, :]).expand(channels, 1, size, size)
-
-    def blur(x: Tensor) -> Tensor:
-        return F.conv2d(x, kernel, groups=channels)
-
-    mu_x, mu_y = blur(pred), blur(target)
-    sxx = blur(pred * pred) - mu_x ** 2
-    syy = blur(target * target) - mu_y ** 2
-    sxy = blur(pred * target) - mu_x * mu_y
-    s = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (sxx + syy + c2))
-    return s.flatten(1).mean(1)
+def ssim(pred: Tensor, target: Tensor) -> Tensor:
+    """Per-image SSIM of (B, C, H, W) images in [0, 1], float64."""
+    p, t = pred.detach().double().cpu().numpy(), target.detach().double().cpu().numpy()
+    return torch.tensor([image_ssim(a, b) for a, b in zip(p, t)], dtype=torch.float64)
 
 
-def flat_baseline(target: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-image PSNR and SSIM of (B, C, H, W) targets against their own mean colour."""
-    flat = target.mean(dim=(2, 3), keepdim=True).expand_as(target)
-    return psnr(flat, target), ssim(flat, target)
+def pair_scores(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    """The metric's four numbers for one (C, H, W) pair in [0, 1]: ``psnr``, ``ssim`` and their
+    chance baseline ``psnr_flat`` / ``ssim_flat`` (the target's own mean colour as a flat image)."""
+    p, t = np.asarray(pred, np.float64), np.asarray(target, np.float64)
+    flat = np.broadcast_to(t.mean(axis=(1, 2), keepdims=True), t.shape).copy()
+    return dict(psnr=image_psnr(p, t), ssim=image_ssim(p, t), psnr_flat=image_psnr(flat, t),
+                ssim_flat=image_ssim(flat, t))
 
 
 @MODELS.register_module(name="RSBTranslationModel")
@@ -113,12 +128,10 @@ class TranslationModel(BaseModel):
             return dict(loss_l1=F.l1_loss(pred, target))
         if mode == "predict":
             assert data_samples is not None
-            p, t = pred.detach().double(), target.double()
-            image = (p * 255).round().to(torch.uint8).cpu()  # what the writer saves
-            flat_psnr, flat_ssim = flat_baseline(t)
-            return [dict(id=data_samples["id"][i], psnr=float(v), ssim=float(s), pred=image[i],
-                         psnr_flat=float(fv), ssim_flat=float(fs))
-                    for i, (v, s, fv, fs) in enumerate(zip(psnr(p, t), ssim(p, t), flat_psnr, flat_ssim))]
+            p, t = pred.detach().double().cpu(), target.double().cpu()
+            image = (p * 255).round().to(torch.uint8)  # what the writer saves
+            return [dict(id=data_samples["id"][i], pred=image[i], **pair_scores(p[i].numpy(), t[i].numpy()))
+                    for i in range(p.shape[0])]
         raise ValueError(f"mode {mode!r}: expected 'tensor', 'loss' or 'predict'")
 
 
@@ -136,30 +149,24 @@ class TranslationMetric(BaseMetric):
 
 # -- external predictions -------------------------------------------------------------------
 def read_rgb8(path: Path, size: int) -> np.ndarray:
-    """A predicted optical image (H, W, 3) uint8 after checking it is 8-bit RGB of ``size`` px."""
-    try:
-        with Image.open(path) as img:
-            img.load()
-    except (UnidentifiedImageError, OSError) as exc:
-        raise PredictionError(f"{path}: unreadable image ({exc}); expected an 8-bit RGB PNG") from exc
-    if img.mode != "RGB":
-        raise PredictionError(f"{path}: mode {img.mode} ({len(img.getbands())} band(s)); expected 8-bit RGB "
-                              "(3 bands, like the target optical image)")
-    if img.size != (size, size):
-        raise PredictionError(f"{path}: {img.size[0]}x{img.size[1]} px; the target is {size}x{size}")
-    return np.asarray(img)
+    """A predicted optical image (H, W, 3) uint8 after checking (from its header) that it is 8-bit
+    RGB of ``size`` px; each error a :class:`PredictionError` naming the file."""
+    info = raster_info(path, error=PredictionError)
+    if info.bands != 3 or info.dtype != "uint8":
+        raise PredictionError(f"{path}: {info.bands} band(s) of {info.dtype}; expected 8-bit RGB (3 bands of "
+                              "uint8, like the target optical image)")
+    if (info.width, info.height) != (size, size):
+        raise PredictionError(f"{path}: {info.width}x{info.height} px; the target is {size}x{size}")
+    return read_raster(path, error=PredictionError)
 
 
 def score_pair(pred: np.ndarray, target: np.ndarray, crop: int) -> dict[str, Any]:
-    """The metric's sample fields (``psnr``, ``ssim``, their flat baselines and the (3, crop, crop)
-    uint8 ``pred``) over the centre ``crop`` of two (H, W, 3) uint8 images: the region and the
-    scaling a run evaluates."""
+    """The metric's sample fields (:func:`pair_scores` and the (3, crop, crop) uint8 ``pred``)
+    over the centre ``crop`` of two (H, W, 3) uint8 images: the region and the scaling a run
+    evaluates."""
     o = (target.shape[0] - crop) // 2
     p, t = (torch.from_numpy(a[o:o + crop, o:o + crop].transpose(2, 0, 1).copy()) for a in (pred, target))
-    pd, td = p[None].double() / 255, t[None].double() / 255
-    flat_psnr, flat_ssim = flat_baseline(td)
-    return dict(psnr=float(psnr(pd, td)[0]), ssim=float(ssim(pd, td)[0]), pred=p,
-                psnr_flat=float(flat_psnr[0]), ssim_flat=float(flat_ssim[0]))
+    return dict(pred=p, **pair_scores(p.double().numpy() / 255, t.double().numpy() / 255))
 
 
 @METRICS.register_module(name="RSBTranslationWriter")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rsbench.errors import DataLayoutError
-from rsbench.raster import raster_info
+from rsbench.io.raster import raster_info
 
 
 def normalize(name: str) -> str:

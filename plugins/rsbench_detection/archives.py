@@ -25,7 +25,7 @@ AICyberTeam/UBC-dataset); ``UBCv2.zip`` (or ``UBCv2_RGB_SAR.zip``) holding ``ann
 
 from __future__ import annotations
 
-from rsbench.data_prepare import Archive, Recipe, Variant
+from rsbench.io.data_prepare import Archive, Recipe, Variant
 
 DIOR_PAGE = "https://gcheng-nwpu.github.io/#Datasets"
 DRIVE = "https://drive.google.com/open?id="

@@ -1,4 +1,4 @@
-"""Protocol cards of the detection evaluations (see :mod:`rsbench.protocol_card`).
+"""Protocol cards of the detection evaluations (see :mod:`rsbench.protocol.protocol_card`).
 
 DIOR follows SkySense's released config; DIOR-R, whose config was not released, follows the DIOR
 config on the same images; SARDet-100K and UBCv2 follow MaRS' released mmdet configs
@@ -7,7 +7,7 @@ config on the same images; SARDet-100K and UBCv2 follow MaRS' released mmdet con
 
 from __future__ import annotations
 
-from rsbench.protocol_card import ProtocolCard, harness, official
+from rsbench.protocol.protocol_card import ProtocolCard, harness, official
 
 SS_DIOR = "SkySense config faster_rcnn_swinv2_huge_patch4_window8_fpn-1x_dior.py"
 MARS_SARDET = "MaRS downtasks/mmdetection/configs/sardet/frcnn_mars.py (WanderRainy/MaRS@5da1a5a)"

@@ -10,12 +10,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-from rsbench import protocol_card as pc
-from rsbench.catalog import BackboneInfo
+from rsbench.protocol import protocol_card as pc
+from rsbench.plugin_api.checked_data import CheckedData
+from rsbench.plugin_api.catalog import BackboneInfo
 from rsbench.errors import DataLayoutError
-from rsbench.normalization import IMAGENET_MEAN, IMAGENET_STD
-from rsbench.spec import RunSpec
-from rsbench.task import Task
+from rsbench.protocol.normalization import IMAGENET_MEAN, IMAGENET_STD
+from rsbench.run.spec import RunSpec
+from rsbench.plugin_api.task import Task
 
 #: ImageNet statistics on 0-255 RGB, the convention of the detection papers' configs.
 RGB_MEAN, RGB_STD = IMAGENET_MEAN, IMAGENET_STD
@@ -43,9 +44,8 @@ class DetectionTask(Task):
         """The dataset's samples of ``splits`` (``root``, ``classes``, ``samples``, bad counts)."""
         raise NotImplementedError
 
-    def check_data(self, root: Path, spec: RunSpec) -> dict[str, Any]:
-        opts = spec.with_options(dict(self.info.options))
-        split = spec.split or self.info.default_split
+    def check_data(self, root: Path, spec: RunSpec) -> CheckedData:
+        opts, split = spec.options, spec.split
         if split not in self.train_splits:
             raise DataLayoutError(f"split {split!r}: task {self.info.name!r} evaluates on "
                                   f"{', '.join(self.train_splits)}")
@@ -57,42 +57,46 @@ class DetectionTask(Task):
         if not train_samples:
             raise DataLayoutError(f"{root}: no annotated objects in split(s) {', '.join(self.train_splits[split])}")
         native = max(max(s["width"], s["height"]) for s in train_samples + test["samples"])
-        return {"root": train["root"], "classes": train["classes"], "split": split, "options": opts,
-                "train": train_samples, "test": test["samples"],
-                "img_size": min(native, int(opts["img_size"])),
-                "bad_samples": train["bad_samples"] + test["bad_samples"],
-                "bad_reasons": train["bad_reasons"] + test["bad_reasons"]}
+        return CheckedData(root=Path(train["root"]), classes=tuple(train["classes"]), split=split, options=opts,
+                           train=train_samples, test=test["samples"], native_size=native,
+                           facts=dict(bad_samples=train["bad_samples"] + test["bad_samples"],
+                                      bad_reasons=train["bad_reasons"] + test["bad_reasons"]))
+
+    @staticmethod
+    def fed_size(data: CheckedData) -> int:
+        """The resize's longer side: ``img_size`` capped at the images' native size."""
+        return min(data.native_size, int(data.options["img_size"]))
 
     # -- pieces the subclasses fill in ------------------------------------------------------
-    def model(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any]) -> dict[str, Any]:
+    def model(self, spec: RunSpec, backbone: BackboneInfo, data: CheckedData) -> dict[str, Any]:
         raise NotImplementedError
 
     def pipelines(self, size: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         raise NotImplementedError
 
-    def evaluator(self, data: dict[str, Any], work_dir: Path) -> dict[str, Any]:
+    def evaluator(self, data: CheckedData, work_dir: Path) -> dict[str, Any]:
         raise NotImplementedError
 
     dataset_type = "mmdet.BaseDetDataset"
 
     # -- the config ---------------------------------------------------------------------------
-    def write_annotations(self, data: dict[str, Any], work_dir: Path) -> dict[str, str]:
+    def write_annotations(self, data: CheckedData, work_dir: Path) -> dict[str, str]:
         out = work_dir / "annotations"
         out.mkdir(parents=True, exist_ok=True)
         paths = {}
         for name in ("train", "test"):
             paths[name] = str(out / f"{name}.json")
             Path(paths[name]).write_text(json.dumps(
-                {"metainfo": {"classes": data["classes"]}, "data_list": data[name]}))
+                {"metainfo": {"classes": list(data.classes)}, "data_list": data.samples(name)}))
         return paths
 
-    def build_config(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any],
+    def build_config(self, spec: RunSpec, backbone: BackboneInfo, data: CheckedData,
                      work_dir: Path) -> dict[str, Any]:
-        opts = data["options"]
+        opts = data.options
         anns = self.write_annotations(data, work_dir)
         batch = spec.batch_size or int(opts["batch_size"])
         epochs = int(opts["epochs"])
-        iters_per_epoch = math.ceil(len(data["train"]) / batch)
+        iters_per_epoch = math.ceil(len(data.train) / batch)
         max_iters = spec.max_iters or iters_per_epoch * epochs
         lr = spec.lr or float(opts["lr"])
         card = pc.task_card(self.info)
@@ -101,16 +105,16 @@ class DetectionTask(Task):
         if pc.applies(card, spec):  # the card's batch, accumulation, schedule, LR and drop path
             declared = dict(self.info.options)
             batch, lr = pc.card_batch(card, spec, opts, declared), pc.card_lr(card, spec, opts, declared)
-            plan = data["card_plan"] = pc.plan(card, spec, batch, lr, len(data["train"]),
+            plan = data.derived["card_plan"] = pc.plan(card, spec, batch, lr, len(data.train),
                                                pc.changed_length(opts, declared, "epochs", "epochs"))
             max_iters = plan.max_iters
             self.card_overrides = pc.drop_path_overrides(backbone, card.drop_path.value)
             self.imports = (*type(self).imports, *pc.imports(card))
-        train_pipeline, test_pipeline = self.pipelines(data["img_size"])
+        train_pipeline, test_pipeline = self.pipelines(self.fed_size(data))
 
         def dataset(name: str, pipeline: list[dict[str, Any]], test_mode: bool) -> dict[str, Any]:
             return dict(type=self.dataset_type, data_root="", ann_file=anns[name], data_prefix=dict(img_path=""),
-                        metainfo=dict(classes=data["classes"]), test_mode=test_mode, pipeline=pipeline)
+                        metainfo=dict(classes=list(data.classes)), test_mode=test_mode, pipeline=pipeline)
 
         clip = dict(max_norm=35, norm_type=2)
         if plan is not None:
@@ -144,10 +148,10 @@ class DetectionTask(Task):
             **self.runtime_config(spec, max_iters),
         )
 
-    def neck(self, backbone: BackboneInfo, data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    def neck(self, backbone: BackboneInfo, data: CheckedData, prefix: str = "") -> dict[str, Any]:
         """mmdet's FPN over the backbone's maps (in_channels = the backbone's out_channels)."""
         return dict(type=f"{prefix}FPN", in_channels=list(backbone.out_channels),
-                    out_channels=int(data["options"]["neck_channels"]), num_outs=5)
+                    out_channels=int(data.options["neck_channels"]), num_outs=5)
 
     def data_preprocessor(self, prefix: str = "", **extra: Any) -> dict[str, Any]:
         return dict(type=f"{prefix}DetDataPreprocessor", mean=list(RGB_MEAN), std=list(RGB_STD),
@@ -170,14 +174,14 @@ class DetectionTask(Task):
             raise KeyError(f"no mAP in the test metrics {sorted(metrics)}")
         return 100.0 * float(metrics[keys[0]])
 
-    def row_fields(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any]) -> dict[str, Any]:
+    def row_fields(self, spec: RunSpec, backbone: BackboneInfo, data: CheckedData) -> dict[str, Any]:
         fields = {"normalization": f"mean={list(RGB_MEAN)} std={list(RGB_STD)} (RGB, 0-255)",
-                  "adapter": f"FPN({list(backbone.out_channels)} -> {data['options']['neck_channels']})"}
+                  "adapter": f"FPN({list(backbone.out_channels)} -> {data.options['neck_channels']})"}
         # --skip-bad (-o skip_bad=true): skipped samples are counted in the row, never dropped silently.
-        plan = data.get("card_plan")  # set only where the run followed its card
+        plan = data.derived.get("card_plan")  # set only where the run followed its card
         if plan is not None:
             fields["adapter"] += f"; card {pc.task_card(self.info).id} ({plan.describe()})"
-        fields["bad_samples"] = data["bad_samples"]
-        if data["bad_samples"]:
-            fields["bad_reasons"] = " | ".join(data["bad_reasons"][:5])
+        fields["bad_samples"] = data.fact("bad_samples")
+        if data.fact("bad_samples"):
+            fields["bad_reasons"] = " | ".join(data.fact("bad_reasons")[:5])
         return fields

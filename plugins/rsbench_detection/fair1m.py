@@ -16,6 +16,7 @@ trains on train + validation and writes the official result XMLs of ``test`` wit
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import os
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ import numpy as np
 from PIL import Image
 
 from rsbench.errors import DataLayoutError
-from rsbench.fixtures import mark_fixture
+from rsbench.plugin_api.checked_data import CheckedData
+from rsbench.io.fixtures import mark_fixture
 from rsbench_detection.annotations import BadSamples, ClassMatcher, image_size, parse_xml, require_dir
 from rsbench_detection.scenes import scene
 
@@ -215,19 +217,21 @@ class Fair1MTask(OrientedDetectionTask):
     def read(self, root: Path, splits: tuple[str, ...], skip_bad: bool) -> dict[str, Any]:
         return read(root, tuple("test" if s == "submission" else s for s in splits), skip_bad=skip_bad)
 
-    def build_config(self, spec: Any, backbone: Any, data: dict[str, Any], work_dir: Path) -> dict[str, Any]:
-        opts = data["options"]
+    def build_config(self, spec: Any, backbone: Any, data: CheckedData, work_dir: Path) -> dict[str, Any]:
+        opts = data.options
         size, overlap = int(opts["patch_size"]), int(opts["patch_overlap"])
         if not 0 <= overlap < size:
             raise ValueError(f"patch_overlap={overlap} must be in [0, patch_size={size})")
-        train = [p for p in cut_patches(data["train"], work_dir / "patches" / "train", size, overlap)
+        train = [p for p in cut_patches(data.train, work_dir / "patches" / "train", size, overlap)
                  if any(not i["ignore_flag"] for i in p["instances"])]
-        test = cut_patches(data["test"], work_dir / "patches" / "test", size, overlap)
+        test = cut_patches(data.test, work_dir / "patches" / "test", size, overlap)
         gt = {str(s["img_id"]): {"size": [s["width"], s["height"]], "instances": s["instances"]}
-              for s in data["test"]}
+              for s in data.test}
         (work_dir / "annotations").mkdir(parents=True, exist_ok=True)
         (work_dir / "annotations" / "test_whole_images.json").write_text(json.dumps(gt))
-        patched = dict(data, train=train, test=test, img_size=min(size, int(opts["img_size"])))
+        # The detector sees patches: their size is the native size its resize is capped at; the
+        # derived facts (the card's plan) stay shared with ``data`` for row_fields.
+        patched = replace(data, train=train, test=test, native_size=size)
         return super().build_config(spec, backbone, patched, work_dir)
 
     def pipelines(self, size: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -236,15 +240,15 @@ class Fair1MTask(OrientedDetectionTask):
         test[-1] = dict(pack, meta_keys=(*pack["meta_keys"], "ori_name", "patch_xy"))
         return train, test
 
-    def evaluator(self, data: dict[str, Any], work_dir: Path) -> dict[str, Any]:
-        opts = data["options"]
-        submission = data["split"] == "submission"
+    def evaluator(self, data: CheckedData, work_dir: Path) -> dict[str, Any]:
+        opts = data.options
+        submission = data.split == "submission"
         return dict(type="RSBFair1MMetric", gt_file=str(work_dir / "annotations" / "test_whole_images.json"),
                     merge_iou=float(opts["merge_iou"]), eval_mode=str(opts["eval_mode"]), nproc=int(opts["nproc"]),
                     format_only=submission, outfile_dir=str(work_dir / ("submission" if submission else "predictions")),
                     dump_path=str(work_dir / "predictions.pkl"))
 
-    def score(self, spec: Any, backbone: Any, data: dict[str, Any], cfg: dict[str, Any],
+    def score(self, spec: Any, backbone: Any, data: CheckedData, cfg: dict[str, Any],
               predictions: Path) -> dict[str, Any]:
         """Result XMLs of whole validation images (``<image stem>.xml``, the FAIR1M submission
         form: label XML plus ``<probability>``; original pixels) scored by the run's own
@@ -257,11 +261,11 @@ class Fair1MTask(OrientedDetectionTask):
         from mmengine.logging import MMLogger
 
         from rsbench.errors import PredictionError
-        from rsbench.scoring import MissingPrediction
+        from rsbench.run.scoring import MissingPrediction
         from rsbench_detection.obb_task import rboxes
         from rsbench_detection.predictions import read_fair1m_xml
 
-        if data["split"] == "submission":
+        if data.split == "submission":
             raise PredictionError("split 'submission' has no labels (the FAIR1M test split is scored by the "
                                   "benchmark server); score split 'validation'")
         folder = Path(predictions)
@@ -274,10 +278,10 @@ class Fair1MTask(OrientedDetectionTask):
         MMLogger.get_instance(f"rsbench-score-fair1m-{id(data)}", log_level="WARNING")  # quiet AP table
         kwargs = {k: v for k, v in cfg["test_evaluator"].items() if k != "type"}
         metric = Fair1MMetric(**dict(kwargs, outfile_dir=None))  # score, do not write XMLs again
-        classes = list(data["classes"])
+        classes = list(data.classes)
         metric.dataset_meta = {"classes": classes}
         dets, missing = {}, []
-        for s in data["test"]:
+        for s in data.test:
             name = str(s["img_id"])
             try:
                 det = read_fair1m_xml(folder, name, classes)
@@ -288,7 +292,7 @@ class Fair1MTask(OrientedDetectionTask):
             both = np.hstack([rbox, det.scores.astype(np.float32)[:, None]]).astype(np.float32)
             dets[name] = [both[det.labels == c] for c in range(len(classes))]
         if missing:
-            more = f" (and {len(missing) - 1} more of {len(data['test'])} samples)" if len(missing) > 1 else ""
+            more = f" (and {len(missing) - 1} more of {len(data.test)} samples)" if len(missing) > 1 else ""
             raise PredictionError(f"{folder}: missing prediction {missing[0]}{more}")
         return {f"{metric.prefix}/{k}": v for k, v in metric.evaluate_whole_images(dets).items()}
 
@@ -298,11 +302,11 @@ class Fair1MTask(OrientedDetectionTask):
             return None
         return super().metric_value(metrics)
 
-    def row_fields(self, spec: Any, backbone: Any, data: dict[str, Any]) -> dict[str, Any]:
+    def row_fields(self, spec: Any, backbone: Any, data: CheckedData) -> dict[str, Any]:
         fields = super().row_fields(spec, backbone, data)
-        opts = data["options"]
+        opts = data.options
         fields["adapter"] += (f"; patches {opts['patch_size']} px overlap {opts['patch_overlap']}, "
                               f"merged by rotated NMS {opts['merge_iou']}")
-        if data["split"] == "submission":
+        if data.split == "submission":
             fields["adapter"] += "; submission: result XMLs of test written, no metric (server-only labels)"
         return fields

@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from rsbench.catalog import BackboneInfo
-from rsbench.spec import RunSpec
+from rsbench.plugin_api.catalog import BackboneInfo
+from rsbench.plugin_api.checked_data import CheckedData
+from rsbench.run.spec import RunSpec
 from rsbench_detection.det_task import DETECTION_OPTIONS, DetectionTask
 
 HBB_OPTIONS = dict(DETECTION_OPTIONS, rpn_proposals=1000, eval_mode="11points")
@@ -45,13 +46,13 @@ class HorizontalDetectionTask(DetectionTask):
     def load_image(self) -> dict[str, Any]:
         return dict(type="LoadImageFromFile")
 
-    def evaluator(self, data: dict[str, Any], work_dir: Path) -> dict[str, Any]:
-        opts = data["options"]
+    def evaluator(self, data: CheckedData, work_dir: Path) -> dict[str, Any]:
+        opts = data.options
         return dict(type="RSBVOCMetric", metric="mAP", iou_thrs=0.5, eval_mode=str(opts["eval_mode"]),
                     nproc=int(opts["nproc"]), dump_path=str(work_dir / "predictions.pkl"),
                     results_file=str(work_dir / "predictions.bbox.json"))
 
-    def prediction_reader(self, predictions: Path, data: dict[str, Any], cfg: dict[str, Any]) -> Any:
+    def prediction_reader(self, predictions: Path, data: CheckedData, cfg: dict[str, Any]) -> Any:
         """A COCO results JSON (the file, or a folder holding exactly one ``.json``): a list of
         ``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}`` for whole test images in
         original pixels. ``image_id``: the task's image id (the split json's COCO ``images[].id``
@@ -61,8 +62,8 @@ class HorizontalDetectionTask(DetectionTask):
         detections. A run writes its own as ``predictions.bbox.json`` in its work dir."""
         from rsbench_detection.predictions import coco_results_path, image_ids, read_coco_results
 
-        classes = data["classes"]
-        dets = read_coco_results(coco_results_path(Path(predictions)), image_ids(data["test"]),
+        classes = data.classes
+        dets = read_coco_results(coco_results_path(Path(predictions)), image_ids(data.test),
                                  {k + 1: k for k in range(len(classes))}, classes)
 
         def read(sample: Any) -> None:
@@ -72,8 +73,8 @@ class HorizontalDetectionTask(DetectionTask):
 
         return read
 
-    def model(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any]) -> dict[str, Any]:
-        opts = data["options"]
+    def model(self, spec: RunSpec, backbone: BackboneInfo, data: CheckedData) -> dict[str, Any]:
+        opts = data.options
         c, fc = int(opts["neck_channels"]), int(opts["roi_fc_channels"])
         proposals, samples = int(opts["rpn_proposals"]), int(opts["roi_samples"])
         mm = ""  # default scope mmdet: no prefix (a self-prefix does not resolve)
@@ -97,7 +98,7 @@ class HorizontalDetectionTask(DetectionTask):
                                         out_channels=c, featmap_strides=[4, 8, 16, 32]),
                 bbox_head=dict(
                     type=f"{mm}Shared2FCBBoxHead", in_channels=c, fc_out_channels=fc, roi_feat_size=7,
-                    num_classes=len(data["classes"]),
+                    num_classes=len(data.classes),
                     bbox_coder=dict(type=f"{mm}DeltaXYWHBBoxCoder", target_means=[0.0] * 4,
                                     target_stds=[0.1, 0.1, 0.2, 0.2]),
                     reg_class_agnostic=False,
@@ -137,10 +138,10 @@ class CocoDetectionTask(HorizontalDetectionTask):
     so category spellings in the release cannot break ``get_cat_ids``; the predictions are
     kept as ``predictions.bbox.json`` beside it for recomputation with pycocotools."""
 
-    def evaluator(self, data: dict[str, Any], work_dir: Path) -> dict[str, Any]:
+    def evaluator(self, data: CheckedData, work_dir: Path) -> dict[str, Any]:
         gt = work_dir / "annotations" / "test_coco.json"
         gt.parent.mkdir(parents=True, exist_ok=True)
-        gt.write_text(json.dumps(coco_ground_truth(data["test"], data["classes"])))
+        gt.write_text(json.dumps(coco_ground_truth(data.test, data.classes)))
         return dict(type="CocoMetric", ann_file=str(gt), metric="bbox", classwise=False,
                     outfile_prefix=str(work_dir / "predictions"))
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rsbench.catalog import BackboneInfo
-from rsbench.spec import RunSpec
+from rsbench.plugin_api.catalog import BackboneInfo
+from rsbench.plugin_api.checked_data import CheckedData
+from rsbench.run.spec import RunSpec
 from rsbench_detection.det_task import DETECTION_OPTIONS, DetectionTask
 
 ANGLE_VERSION = "le90"
@@ -46,13 +47,13 @@ class OrientedDetectionTask(DetectionTask):
                      meta_keys=("img_id", "img_path", "ori_shape", "img_shape", "scale_factor"))]
         return train, test
 
-    def evaluator(self, data: dict[str, Any], work_dir: Path) -> dict[str, Any]:
-        opts = data["options"]
+    def evaluator(self, data: CheckedData, work_dir: Path) -> dict[str, Any]:
+        opts = data.options
         return dict(type="RSBDOTAMetric", metric="mAP", iou_thrs=0.5, eval_mode=str(opts["eval_mode"]),
                     nproc=int(opts["nproc"]), dump_path=str(work_dir / "predictions.pkl"),
                     predictions_dir=str(work_dir / "predictions"))
 
-    def prediction_reader(self, predictions: Path, data: dict[str, Any], cfg: dict[str, Any]) -> Any:
+    def prediction_reader(self, predictions: Path, data: CheckedData, cfg: dict[str, Any]) -> Any:
         """A folder of DOTA text files for whole test images in original pixels, either per class
         ``Task1_<class>.txt`` with lines ``<image stem> <score> x1 y1 x2 y2 x3 y3 x4 y4`` (the
         DOTA server format, chosen when any ``Task1_*.txt`` exists) or per image
@@ -61,8 +62,8 @@ class OrientedDetectionTask(DetectionTask):
         gets. A run writes its own per class to ``predictions/`` in its work dir."""
         from rsbench_detection.predictions import DotaPredictions
 
-        dota = DotaPredictions(Path(predictions), [Path(s["img_path"]).stem for s in data["test"]],
-                               data["classes"])
+        dota = DotaPredictions(Path(predictions), [Path(s["img_path"]).stem for s in data.test],
+                               data.classes)
 
         def read(sample: Any) -> None:
             det = dota(Path(sample.img_path).stem)
@@ -70,8 +71,8 @@ class OrientedDetectionTask(DetectionTask):
 
         return read
 
-    def model(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any]) -> dict[str, Any]:
-        opts = data["options"]
+    def model(self, spec: RunSpec, backbone: BackboneInfo, data: CheckedData) -> dict[str, Any]:
+        opts = data.options
         c, fc = int(opts["neck_channels"]), int(opts["roi_fc_channels"])
         proposals, samples = int(opts["rpn_proposals"]), int(opts["roi_samples"])
         mm = "mmdet."
@@ -98,7 +99,7 @@ class OrientedDetectionTask(DetectionTask):
                     out_channels=c, featmap_strides=[4, 8, 16, 32]),
                 bbox_head=dict(
                     type=f"{mm}Shared2FCBBoxHead", predict_box_type="rbox", in_channels=c, fc_out_channels=fc,
-                    roi_feat_size=7, num_classes=len(data["classes"]),
+                    roi_feat_size=7, num_classes=len(data.classes),
                     reg_predictor_cfg=dict(type=f"{mm}Linear"), cls_predictor_cfg=dict(type=f"{mm}Linear"),
                     bbox_coder=dict(type="DeltaXYWHTRBBoxCoder", angle_version=ANGLE_VERSION, norm_factor=None,
                                     edge_swap=True, proj_xy=True, target_means=(0.0,) * 5,

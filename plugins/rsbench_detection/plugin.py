@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rsbench import DatasetInfo, TaskInfo, hookimpl
+from rsbench import DatasetInfo, SizeOption, TaskInfo, hookimpl
 from rsbench_detection import dior, fair1m, sardet, ubcv2
 from rsbench_detection.hbb_task import COCO_METRIC, COCO_OPTIONS, COCO_PREDICTIONS, HBB_OPTIONS, VOC_METRIC
 from rsbench_detection.obb_task import OBB_METRIC, OBB_OPTIONS, OBB_PREDICTIONS
@@ -14,6 +14,14 @@ RGB_SAR = {"hr": ("R", "G", "B"), "sar": ("SAR",)}
 #: Small heads at 64 px and one evaluation worker: what smoke runs on the fixtures use.
 SMOKE = dict(img_size=64, anchor_scale=4, neck_channels=32, roi_fc_channels=128, rpn_proposals=300,
              roi_samples=128, nproc=1, lr=2e-3, batch_size=4)
+
+
+#: What the tasks' pixel-size options mean (the backbones' input rules are checked against them).
+SIZES = {
+    "img_size": SizeOption("resize", "the resize (longer side, aspect kept; capped at the native size)",
+                           native=True),
+    "patch_size": SizeOption("patch", "the patches cut from each scene"),
+}
 
 
 @hookimpl
@@ -51,6 +59,7 @@ def rsbench_register_datasets(register):
 @hookimpl
 def rsbench_register_tasks(register):
     register(TaskInfo(
+        size_options=SIZES,
         predictions=OBB_PREDICTIONS,
         name="dior-r", title="DIOR-R oriented object detection", family="detection", dataset="dior",
         card="rsbench_detection.cards:DIOR_R",
@@ -60,6 +69,7 @@ def rsbench_register_tasks(register):
         evaluation_of=("skysense",),
     ))
     register(TaskInfo(
+        size_options=SIZES,
         predictions=COCO_PREDICTIONS,
         name="dior", title="DIOR horizontal object detection", family="detection", dataset="dior",
         card="rsbench_detection.cards:DIOR",
@@ -69,6 +79,7 @@ def rsbench_register_tasks(register):
         evaluation_of=("skysense",),
     ))
     register(TaskInfo(
+        size_options=SIZES,
         predictions=COCO_PREDICTIONS,
         name="sardet100k", title="SARDet-100K SAR object detection", family="detection", dataset="sardet100k",
         card="rsbench_detection.cards:SARDET100K",
@@ -80,6 +91,7 @@ def rsbench_register_tasks(register):
         evaluation_of=("mars",),
     ))
     register(TaskInfo(
+        size_options=SIZES,
         predictions=fair1m.FAIR1M_PREDICTIONS,
         name="fair1m", title="FAIR1M fine-grained oriented object detection", family="detection",
         card="rsbench_detection.cards:FAIR1M",
@@ -92,6 +104,7 @@ def rsbench_register_tasks(register):
         smoke_options=dict(SMOKE, patch_size=128, patch_overlap=64), evaluation_of=("skysense",),
     ))
     register(TaskInfo(
+        size_options=SIZES,
         predictions=COCO_PREDICTIONS,
         name="ubcv2", title="UBCv2 RGB+SAR roof detection", family="detection", dataset="ubcv2",
         card="rsbench_detection.cards:UBCV2",

@@ -210,7 +210,7 @@ class DotaPredictions:
         if self.per_class:
             found = self.by_stem.get(stem)
             return found if found is not None else Detections.collect([], 8)
-        from rsbench.scoring import MissingPrediction
+        from rsbench.run.scoring import MissingPrediction
 
         path = self.folder / f"{stem}.txt"
         if not path.is_file():
@@ -259,7 +259,7 @@ def write_dota(folder: Path, images: Iterable[tuple[str, np.ndarray, np.ndarray,
 # -- FAIR1M result XML ----------------------------------------------------------------------------
 def read_fair1m_xml(folder: Path, stem: str, classes: Sequence[str]) -> Detections:
     """Detections (corners) of ``folder/<stem>.xml``; ``MissingPrediction`` when it is absent."""
-    from rsbench.scoring import MissingPrediction
+    from rsbench.run.scoring import MissingPrediction
 
     path = folder / f"{stem}.xml"
     if not path.is_file():

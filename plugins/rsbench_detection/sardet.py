@@ -21,7 +21,8 @@ import numpy as np
 from PIL import Image
 
 from rsbench.errors import DataLayoutError
-from rsbench.fixtures import mark_fixture
+from rsbench.plugin_api.checked_data import CheckedData
+from rsbench.io.fixtures import mark_fixture
 from rsbench_detection.annotations import BadSamples, ClassMatcher, image_size, require_dir
 from rsbench_detection.scenes import scene
 
@@ -194,7 +195,7 @@ class SARDetTask(CocoDetectionTask):
         return dict(type=f"{prefix}DetDataPreprocessor", mean=list(SAR_MEAN) * k, std=list(SAR_STD) * k,
                     bgr_to_rgb=False, pad_size_divisor=32, **extra)
 
-    def row_fields(self, spec: Any, backbone: Any, data: dict[str, Any]) -> dict[str, Any]:
+    def row_fields(self, spec: Any, backbone: Any, data: CheckedData) -> dict[str, Any]:
         fields = super().row_fields(spec, backbone, data)
         how = "replicated to R,G,B (sar_as_rgb)" if self.sar_as_rgb else "SAR band"
         fields["normalization"] = f"mean={list(SAR_MEAN)} std={list(SAR_STD)} ({how}, 0-255 grey JPEG)"

@@ -27,9 +27,10 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from rsbench.errors import DataLayoutError
-from rsbench.fixtures import mark_fixture
-from rsbench.raster import raster_info, read_raster, read_rgb, write_geotiff
+from rsbench.errors import DataLayoutError, SpecError
+from rsbench.plugin_api.checked_data import CheckedData
+from rsbench.io.fixtures import mark_fixture
+from rsbench.io.raster import raster_info, read_raster, read_rgb, write_geotiff
 from rsbench_detection.annotations import BadSamples, image_size, require_dir
 from rsbench_detection.sardet import coco_samples
 
@@ -245,10 +246,10 @@ class UBCv2Task(CocoDetectionTask):
     imports = (*CocoDetectionTask.imports, "rsbench_detection.ubcv2_mm")
     _categories = "single"
 
-    def check_data(self, root: Path, spec: Any) -> dict[str, Any]:
-        self._categories = str(spec.with_options(dict(self.info.options))["categories"])
+    def check_data(self, root: Path, spec: Any) -> CheckedData:
+        self._categories = str(spec.options["categories"])
         if self._categories not in ("single", "fine"):
-            raise ValueError(f"-o categories={self._categories!r}; expected 'single' (MaRS protocol) or 'fine'")
+            raise SpecError(f"-o categories={self._categories!r}; expected 'single' (MaRS protocol) or 'fine'")
         return super().check_data(root, spec)
 
     def read(self, root: Path, splits: tuple[str, ...], skip_bad: bool) -> dict[str, Any]:
@@ -265,9 +266,9 @@ class UBCv2Task(CocoDetectionTask):
         return dict(type=f"{prefix}DetDataPreprocessor", mean=None, std=None, bgr_to_rgb=False,
                     pad_size_divisor=32, **extra)
 
-    def model(self, spec: Any, backbone: Any, data: dict[str, Any]) -> dict[str, Any]:
+    def model(self, spec: Any, backbone: Any, data: CheckedData) -> dict[str, Any]:
         model = super().model(spec, backbone, data)
-        detector = str(data["options"]["detector"])
+        detector = str(data.options["detector"])
         if detector not in ("faster", "cascade"):
             raise ValueError(f"detector={detector!r}; expected 'faster' or 'cascade'")
         model["modalities"] = [[m, BANDS[m]] for m in self.modalities]
@@ -276,12 +277,12 @@ class UBCv2Task(CocoDetectionTask):
             return model
         return cascade(model)
 
-    def row_fields(self, spec: Any, backbone: Any, data: dict[str, Any]) -> dict[str, Any]:
+    def row_fields(self, spec: Any, backbone: Any, data: CheckedData) -> dict[str, Any]:
         fields = super().row_fields(spec, backbone, data)
         fields["normalization"] = "; ".join(f"{m}: mean={list(STATS[m][0])} std={list(STATS[m][1])}"
                                             for m in self.modalities) + " (MaRS UBCv2 config)"
         fed = "+".join(f"{m}({BANDS[m]})" for m in self.modalities)
-        fields["adapter"] = (f"{fed} stacked, split to a dict before the backbone; {data['options']['detector']} "
+        fields["adapter"] = (f"{fed} stacked, split to a dict before the backbone; {data.options['detector']} "
                              f"R-CNN; " + fields["adapter"])
         return fields
 

@@ -34,8 +34,8 @@ from mmengine.logging import print_log
 from mmengine.registry import MODELS as ROOT_MODELS
 from torch import Tensor, nn
 
-from rsbench.backbone import RSBackbone
-from rsbench.checkpoint import KeyReport, load_into, loaded_from, read_state_dict
+from rsbench.plugin_api.backbone import RSBackbone
+from rsbench.io.checkpoint import KeyReport, load_into, loaded_from, read_state_dict
 from rsbench.errors import CheckpointError, ModalityMismatch
 from rsbench_mars.mma import RELEASED_KEY_MAP, MetaModalityAttention
 

@@ -39,7 +39,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rsbench.pretrain import PretrainObjective
+from rsbench.pretraining.loop import PretrainObjective
 from rsbench_mars import pretrain_data
 from rsbench_mars.pretrain_losses import CrossGranularityContrastiveLoss, MaskedReconstructionLoss
 

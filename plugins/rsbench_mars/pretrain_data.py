@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from rsbench.errors import DataLayoutError
-from rsbench.fixtures import mark_fixture
-from rsbench.raster import raster_info, read_raster, write_geotiff
+from rsbench.io.fixtures import mark_fixture
+from rsbench.io.raster import raster_info, read_raster, write_geotiff
 
 FIXTURE_NAME = "mars-pretrain"
 RGB_MEAN = (87.01, 91.52, 83.51)

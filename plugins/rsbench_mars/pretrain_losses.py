@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from rsbench.pretrain import info_nce
+from rsbench.pretraining.loop import info_nce
 
 
 @MODELS.register_module(name="MaRSCGCLLoss")

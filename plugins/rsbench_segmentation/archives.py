@@ -5,6 +5,8 @@ three parts, val one, test two), each holding ``images/Pxxxx.png``; iSAID adds
 ``{train,val}/Semantic_masks/images.zip`` holding ``images/Pxxxx_instance_color_RGB.png``. Put both
 downloads in one folder with the providers' nesting (as mmseg's dataset guide shows). The test
 images have no masks and are optional.
+``prepare`` writes the release layout; a folder already in iSAID_Devkit's layout (the masks next to
+the images) needs no preparing: ``data check`` reads it as it is.
 
 Potsdam: ISPRS gives the data on request, as ``2_Ortho_RGB.zip`` and ``5_Labels_all_noBoundary.zip``
 (mmseg's converter inputs) or, from the current download server, one ``Potsdam.zip`` holding
@@ -30,7 +32,7 @@ optional (the release's zone list is not published as such): the final check nam
 
 from __future__ import annotations
 
-from rsbench.data_prepare import Archive, Recipe, Variant
+from rsbench.io.data_prepare import Archive, Recipe, Variant
 
 DOTA_PAGE = "https://captain-whu.github.io/DOTA/dataset.html"
 ISAID_PAGE = "https://captain-whu.github.io/iSAID/dataset.html"

@@ -1,15 +1,18 @@
-"""Protocol cards of the segmentation evaluations (see :mod:`rsbench.protocol_card`).
+"""Protocol cards of the segmentation evaluations (see :mod:`rsbench.protocol.protocol_card`).
 
 iSAID follows SkySense's released config; DeepGlobe road follows MaRS' released code
 (commit 5da1a5a); the others document the harness's defaults, since neither paper's settings
-for them were recovered (shared/reference/paper_numbers.md §2, §4).
+for them were recovered (shared/reference/paper_numbers.md §2, §4). DeepGlobe road has a second
+card for ``-o head=mars`` (MaRS' released decoder, which its paper number belongs to), picked by
+``TaskInfo.option_cards``.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from rsbench.protocol_card import ProtocolCard, harness, official
+from rsbench.protocol.protocol_card import ProtocolCard, harness, official
 
 SS_ISAID = "SkySense config upernet_swinv2_huge_patch4_window8_896x896_80k_isaid.py"
 MARS_ROAD = "MaRS downtasks/terratorch/train_road.py + dataset_factory.py (WanderRainy/MaRS@5da1a5a)"
@@ -103,7 +106,11 @@ def deepglobe_augmentation(crop: int) -> list[dict[str, Any]]:
 
 
 MARS_HEAD_NOTE = ("MaRS' 68.44 IoU was measured with its released MaRSFCN decoder (4 transposed-conv blocks + "
-                  "a final deconv, 2 classes), not UPerNet; the released decoder is not offered here")
+                  "a final deconv, 2 classes), not UPerNet: it belongs to head=mars; this head (uniform) has no "
+                  "paper number")
+MARS_SEGMODEL = "MaRS downtasks/terratorch/segmodel.py: MaRSFCN (WanderRainy/MaRS@5da1a5a)"
+#: MaRS' input normalisation (albumentations mean = std = 0.5 on 0-1 pixels) in 0-255 units.
+MARS_PIXEL_MEAN, MARS_PIXEL_STD = 127.5, 127.5
 
 DEEPGLOBE_ROAD = ProtocolCard(
     task="deepglobe-road", version=1, configures=True,
@@ -130,7 +137,24 @@ DEEPGLOBE_ROAD = ProtocolCard(
     metric_variant=official(None, MARS_ROAD + " (torchmetrics binary IoU)", "IoU of the road class"),
     inference=official("slide", MARS_ROAD + " (test_road.py: sliding window, stride = crop)",
                        "sliding window 512, stride 512"),
-    notes=("MaRS normalises with mean/std 0.5 on 0-1 pixels; the harness keeps ImageNet statistics",),
+    notes=("-o head=mars runs MaRS' released MaRSFCN decoder with card deepglobe-road/head=mars@1: no auxiliary "
+           "head, inputs normalised 0.5/0.5; its other settings are this card's",
+           "MaRS normalises with mean/std 0.5 on 0-1 pixels; the uniform head keeps ImageNet statistics"),
+)
+
+#: deepglobe-road with -o head=mars: MaRS' released decoder, loss and normalisation; the rest as above.
+DEEPGLOBE_ROAD_MARS = replace(
+    DEEPGLOBE_ROAD, task="deepglobe-road/head=mars",
+    head=official(None, MARS_SEGMODEL + " (swin-large widths hard-coded "
+                  "there; here the backbone's stage widths)", "MaRSFCN: 4 up-blocks (1x1, deconv x2, 1x1; BN+ReLU) "
+                  "from the last stage only + deconv x2 to 32 ch + 3x3 conv + 1x1 to 2 classes; no auxiliary head"),
+    paper_head="MaRS' 68.44 IoU was measured with this head (MaRSFCN)",
+    loss=official({"ce": 0.5, "dice": 0.5}, MARS_ROAD + " (CrossEntropyLoss + segmentation_models_pytorch "
+                  "DiceLoss multiclass)", "0.5 CE + 0.5 Dice (mmseg CrossEntropyLoss + DiceLoss: naive dice on "
+                  "softmax per class over the batch; ignored pixels masked)"),
+    notes=("inputs normalised with mean/std 0.5 on 0-1 pixels (127.5/127.5), as " + MARS_ROAD,
+           "Dice: mmseg's DiceLoss reduced as the release's segmentation_models_pytorch one (per class over the "
+           "batch, classes absent from it count 0, mean over classes); mmseg's eps 1e-3 where smp's is 1e-7"),
 )
 
 POTSDAM = _harness_card("potsdam", "512 px patches, stride 256 (mmseg converter)", "the 14 ISPRS test tiles",

@@ -13,8 +13,9 @@ says so to the loading transform).
 Windowed reading (why: iSAID PNGs reach 13,000 px, Potsdam tiles 6,000 px; decoding a whole tile
 for each random 512-896 px training patch makes the loader, not the GPU, set the pace):
 
-* A GeoTIFF stored in tiles, or uncompressed, is read in place with a rasterio windowed read:
-  only the blocks under the window are decoded.
+* A GeoTIFF stored in tiles, or uncompressed, is read in place with a windowed read through a
+  handle kept open (``rsbench.io.raster.cached_reader`` / ``read_padded``): only the blocks
+  under the window are decoded.
 * Anything else (PNG, JPEG, a compressed striped GeoTIFF, and every colour label) is converted
   once per tile into the tile cache: a tiled (256 px blocks), zstd-compressed GeoTIFF of the
   image, and for labels a single-band uint8 GeoTIFF of class ids (the colour -> id conversion
@@ -27,8 +28,8 @@ for each random 512-896 px training patch makes the loader, not the GPU, set the
 
 Memory bound per loader worker: the arrays of one window (image + label, e.g. 896 x 896 x 3 B +
 896 x 896 B = 3.2 MB for iSAID, 13 MB once the loader makes the image float32), GDAL's block
-cache capped at ``GDAL_BLOCK_CACHE_MB`` (64 MB) and up to ``OPEN_FILES`` (16) open file
-handles; no decoded tile is kept (figure 8 measures +125 MiB RSS per worker on 4,000-13,000 px
+cache capped at ``raster.GDAL_BLOCK_CACHE_MB`` (64 MB) and up to ``raster.OPEN_HANDLES`` (16)
+open file handles; no decoded tile is kept (figure 8 measures +125 MiB RSS per worker on 4,000-13,000 px
 iSAID tiles, +69 MiB on 6,000 px Potsdam). Converting a tile into the cache (first use only)
 decodes that one tile: about (4 + C) x H x W bytes while PIL's image and its array coexist,
 plus a 1,024-row slice of the conversion (figure 8: +1.7 GB for a 13,000 px RGB PNG).
@@ -41,7 +42,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -49,27 +49,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from rsbench.errors import DataLayoutError
+from rsbench.io import raster
 
 #: Class id for pixels excluded from loss and metric (mmseg's convention).
 IGNORE = 255
 
 
 def read_image(path: str | Path, bands: int | None = None) -> np.ndarray:
-    """Read an image as H x W x C; raise :class:`DataLayoutError` naming the file when it is
-    unreadable or has another band count than ``bands``."""
-    try:
-        with Image.open(path) as img:
-            arr = np.asarray(img)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataLayoutError(f"{path}: unreadable image ({exc})") from exc
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    if bands is not None and arr.shape[2] != bands:
-        raise DataLayoutError(f"{path}: expected {bands} band(s), found {arr.shape[2]} (shape {arr.shape})")
-    return arr
+    """An image as H x W x C (:func:`rsbench.io.raster.read_raster`): a :class:`DataLayoutError`
+    naming the file when it is unreadable or has another band count than ``bands``."""
+    return raster.read_raster(path, bands=bands)
 
 
 @lru_cache(maxsize=4)
@@ -83,11 +74,8 @@ def read_tile(path: str, bands: int | None = None) -> np.ndarray:
 
 def image_size(path: str | Path) -> tuple[int, int]:
     """(width, height) from the header only."""
-    try:
-        with Image.open(path) as img:
-            return img.size
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataLayoutError(f"{path}: unreadable image ({exc})") from exc
+    info = raster.raster_info(path)
+    return info.width, info.height
 
 
 def colours_to_ids(rgb: np.ndarray, palette: Sequence[Sequence[int]], path: str | Path,
@@ -141,59 +129,27 @@ def crop_pad(arr: np.ndarray, window: Sequence[int] | None, fill: float) -> np.n
 
 
 # -- windowed tile reading (see the module docstring) -------------------------------------------
-#: GDAL's block cache per process (MB); GDAL's default is 5 % of RAM in every loader worker.
-GDAL_BLOCK_CACHE_MB = 64
-#: Open raster handles kept per process (no pixels: headers and block offsets).
-OPEN_FILES = 16
 #: Block size of the cached tiled GeoTIFFs, and rows decoded per step while converting.
 CACHE_BLOCK, CONVERT_ROWS = 256, 1024
-TIFF_SUFFIXES = (".tif", ".tiff")
 
 
 def tile_cache_dir() -> Path:
     """Where converted tiles live: ``$RSBENCH_TILE_CACHE`` or ``<rsbench cache>/tiles``."""
-    from rsbench.fixtures import cache_dir
+    from rsbench.io.fixtures import cache_dir
 
     return Path(os.environ.get("RSBENCH_TILE_CACHE") or cache_dir() / "tiles")
 
 
-@lru_cache(maxsize=OPEN_FILES)
-def _open(path: str, pid: int) -> Any:
-    """A rasterio handle, per process (``pid`` in the key: a handle inherited through ``fork``
-    shares its file offset with the parent's and would interleave reads)."""
-    import rasterio
-    from rasterio.env import set_gdal_config
-
-    if _open.cache_info().currsize == 0:
-        set_gdal_config("GDAL_CACHEMAX", GDAL_BLOCK_CACHE_MB * 2**20)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-            return rasterio.open(path)
-    except rasterio.errors.RasterioIOError as exc:
-        raise DataLayoutError(f"{path}: unreadable raster ({exc})") from exc
-
-
 def _in_place(src: Any) -> bool:
-    """Window reads of this GeoTIFF decode about the window: tiled, or not compressed."""
+    """Window reads of this open GeoTIFF decode about the window: tiled, or not compressed."""
     block_h, block_w = src.block_shapes[0]
     return block_w < src.width or src.compression is None
 
 
-def _read(src: Any, window: Sequence[int], fill: float, source: str | Path) -> np.ndarray:
+def _read(src: Any, window: Sequence[int], fill: float) -> np.ndarray:
     """``window`` (y0, y1, x0, x1) of an open raster as H x W x C, ``fill`` outside it."""
-    from rasterio.windows import Window
-
     y0, y1, x0, x1 = (int(v) for v in window)
-    out = np.full((y1 - y0, x1 - x0, src.count), fill, dtype=src.dtypes[0])
-    ya, yb, xa, xb = max(y0, 0), min(y1, src.height), max(x0, 0), min(x1, src.width)
-    if yb > ya and xb > xa:
-        try:
-            data = src.read(window=Window(xa, ya, xb - xa, yb - ya))
-        except Exception as exc:  # rasterio raises several types for damaged blocks
-            raise DataLayoutError(f"{source}: unreadable window {list(window)} ({exc})") from exc
-        out[ya - y0:yb - y0, xa - x0:xb - x0] = data.transpose(1, 2, 0)
-    return out
+    return raster.read_padded(src, (y0, x0, y1 - y0, x1 - x0), fill)
 
 
 @contextmanager
@@ -217,25 +173,15 @@ def _cache_path(path: str | Path, kind: str) -> Path:
     return tile_cache_dir() / key[:2] / f"{Path(path).stem}.{key[:20]}.tif"
 
 
-def _write_tiled(dst_path: Path, rows: Iterator[tuple[int, np.ndarray]], height: int, width: int) -> None:
-    """A tiled, zstd-compressed GeoTIFF written slice by slice (``rows``: (first row, H x W x C))."""
-    import rasterio
-    from rasterio.windows import Window
-
-    dst = None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-            for row0, arr in rows:
-                if dst is None:
-                    dst = rasterio.open(dst_path, "w", driver="GTiff", height=height, width=width,
-                                        count=arr.shape[2], dtype=arr.dtype, tiled=True, blockxsize=CACHE_BLOCK,
-                                        blockysize=CACHE_BLOCK, compress="zstd", zstd_level=1)
-                dst.write(np.ascontiguousarray(arr.transpose(2, 0, 1)),
-                          window=Window(0, row0, width, arr.shape[0]))
-    finally:
-        if dst is not None:
-            dst.close()
+def _write_tiled(target: Path, rows: Iterator[tuple[int, np.ndarray]], height: int, width: int,
+                 bands: int, dtype: Any) -> None:
+    """A tiled, zstd-compressed GeoTIFF written slice by slice (``rows``: (first row, H x W x C)),
+    atomically: it appears at ``target`` only once every slice is written."""
+    with raster.raster_writer(target, height, width, bands=bands, dtype=str(np.dtype(dtype)), tiled=True,
+                              blockxsize=CACHE_BLOCK, blockysize=CACHE_BLOCK, compress="zstd",
+                              zstd_level=1) as put:
+        for row0, arr in rows:
+            put(np.moveaxis(arr, -1, 0), row0, 0)
 
 
 def cached_tile(path: str | Path, palette: Sequence[Sequence[int]] | None = None,
@@ -249,19 +195,15 @@ def cached_tile(path: str | Path, palette: Sequence[Sequence[int]] | None = None
     with _conversion_lock(tile_cache_dir()):
         if target.is_file():  # converted by another process while this one waited
             return target
-        target.parent.mkdir(parents=True, exist_ok=True)
         arr = read_image(path)
         if palette is None:
             rows = ((r, arr[r:r + CONVERT_ROWS]) for r in range(0, arr.shape[0], CONVERT_ROWS))
+            bands, dtype = arr.shape[2], arr.dtype
         else:
             rows = ((r, colours_to_ids(arr[r:r + CONVERT_ROWS], palette, path, extra, row0=r)[..., None])
                     for r in range(0, arr.shape[0], CONVERT_ROWS))
-        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-        try:
-            _write_tiled(tmp, rows, arr.shape[0], arr.shape[1])
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
+            bands, dtype = 1, np.uint8
+        _write_tiled(target, rows, arr.shape[0], arr.shape[1], bands, dtype)
     return target
 
 
@@ -270,23 +212,23 @@ def read_window(path: str | Path, window: Sequence[int], bands: int | None = Non
     the pixels ``crop_pad(read_image(path, bands), window, fill)`` gives, decoding about the
     window only (in place for a windowable GeoTIFF, else from the tile cache)."""
     src = None
-    if Path(path).suffix.lower() in TIFF_SUFFIXES:
-        src = _open(str(path), os.getpid())
+    if raster.is_geotiff(path):
+        src = raster.cached_reader(path)
         if not _in_place(src):
             src = None
     if src is None:
-        src = _open(str(cached_tile(path)), os.getpid())
+        src = raster.cached_reader(cached_tile(path))
     if bands is not None and src.count != bands:
         raise DataLayoutError(f"{path}: expected {bands} band(s), found {src.count} "
                               f"(shape {(src.height, src.width, src.count)})")
-    return _read(src, window, fill, path)
+    return _read(src, window, fill)
 
 
 def read_label_window(path: str | Path, window: Sequence[int], palette: Sequence[Sequence[int]],
                       extra: dict[tuple[int, int, int], int] | None = None) -> np.ndarray:
     """``window`` of a colour label as class ids (H x W uint8, ``IGNORE`` outside the label):
     ``crop_pad(colours_to_ids(read_image(path), ...), window, IGNORE)``, from the tile cache."""
-    return _read(_open(str(cached_tile(path, palette, extra)), os.getpid()), window, IGNORE, path)[..., 0]
+    return _read(raster.cached_reader(cached_tile(path, palette, extra)), window, IGNORE)[..., 0]
 
 
 def cache_tiles(samples: Sequence[dict[str, Any]], palette: Sequence[Sequence[int]],
@@ -299,7 +241,7 @@ def cache_tiles(samples: Sequence[dict[str, Any]], palette: Sequence[Sequence[in
         image, label = s["modalities"][modality], s["label"]
         if image not in done:
             done.add(image)
-            if Path(image).suffix.lower() not in TIFF_SUFFIXES or not _in_place(_open(str(image), os.getpid())):
+            if not raster.is_geotiff(image) or not _in_place(raster.cached_reader(image)):
                 cached_tile(image)
         if label and label not in done:
             done.add(label)

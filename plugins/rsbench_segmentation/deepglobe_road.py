@@ -19,8 +19,8 @@ import numpy as np
 from PIL import Image
 
 from rsbench.errors import DataLayoutError
-from rsbench.fixtures import mark_fixture
-from rsbench.normalization import IMAGENET
+from rsbench.io.fixtures import mark_fixture
+from rsbench.protocol.normalization import IMAGENET
 from rsbench_segmentation import common
 
 CLASSES = ("background", "road")

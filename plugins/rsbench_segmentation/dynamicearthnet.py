@@ -37,9 +37,9 @@ from typing import Any
 
 import numpy as np
 
-from rsbench import raster
+from rsbench.io import raster
 from rsbench.errors import DataLayoutError
-from rsbench.fixtures import mark_fixture
+from rsbench.io.fixtures import mark_fixture
 from rsbench_segmentation import common
 
 CLASSES = ("impervious surface", "agriculture", "forest & other vegetation", "wetlands", "soil", "water")

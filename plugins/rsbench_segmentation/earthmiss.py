@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from rsbench.errors import DataLayoutError
-from rsbench.fixtures import mark_fixture
+from rsbench.io.fixtures import mark_fixture
 from rsbench_segmentation import common
 
 CLASSES = ("background", "building", "road", "water", "barren", "forest", "agricultural", "playground")

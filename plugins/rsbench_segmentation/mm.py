@@ -35,7 +35,7 @@ from mmseg.registry import DATASETS, METRICS, MODELS, TRANSFORMS
 import torch
 from torch import Tensor
 
-from rsbench.catalog import load_object
+from rsbench.plugin_api.catalog import load_object
 from rsbench_segmentation.common import IGNORE, crop_pad
 
 

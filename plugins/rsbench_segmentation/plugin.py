@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rsbench import DatasetInfo, TaskInfo, hookimpl
+from rsbench import DatasetInfo, SizeOption, TaskInfo, hookimpl
 from rsbench_segmentation import deepglobe_road, dynamicearthnet, earthmiss, isaid, potsdam
 
 BUILDER = "rsbench_segmentation.seg_task:SegmentationTask"
@@ -11,6 +11,12 @@ RGB = ("R", "G", "B")
 #: 1,500 warmup iterations then poly decay); tests and the demo override max_iters/lr.
 SCHEDULE = dict(max_iters=80000, batch_size=8, lr=6e-5, head_channels=0)
 
+
+#: What the tasks' pixel-size options mean (the backbones' input rules are checked against them).
+SIZES = {
+    "crop_size": SizeOption("crop", "the training crop and sliding-window size"),
+    "patch_size": SizeOption("patch", "the patches cut from each scene"),
+}
 
 def _dataset(name: str, module: str, title: str, layout: str, classes: tuple[str, ...], citation: str,
              archives: str = "") -> DatasetInfo:
@@ -66,6 +72,7 @@ DYNA_METRIC = ("mIoU (%): mmseg IoUMetric, mean over the 6 scored classes (imper
 @hookimpl
 def rsbench_register_tasks(register):
     register(TaskInfo(
+        size_options=SIZES,
         predictions=PREDICTIONS,
         name="isaid", title="iSAID semantic segmentation", family="segmentation", dataset="isaid",
         card="rsbench_segmentation.cards:ISAID",
@@ -78,7 +85,9 @@ def rsbench_register_tasks(register):
         smoke_iters=100, smoke_options=dict(patch_size=64, overlap=16, batch_size=4, lr=1e-2),
     ))
     register(TaskInfo(
+        size_options=SIZES,
         predictions=PREDICTIONS,
+        option_cards={"head": {"mars": "rsbench_segmentation.cards:DEEPGLOBE_ROAD_MARS"}},
         name="deepglobe-road", title="DeepGlobe road extraction", family="segmentation", dataset="deepglobe-road",
         card="rsbench_segmentation.cards:DEEPGLOBE_ROAD",
         task_class=BUILDER, metric="IoU",
@@ -87,11 +96,15 @@ def rsbench_register_tasks(register):
                            "labelled train/ images at test_ratio (4,696/1,530 proportion); sliding-window "
                            "inference, window = training crop, stride = crop (MaRS)"),
         modalities={"hr": RGB}, splits=("test",), default_split="test",
-        options=dict(SCHEDULE, crop_size=512, slide_stride=0, test_ratio=deepglobe_road.TEST_RATIO, split_seed=0),
+        # head: uniform (UPerNet, as every segmentation task) | mars (MaRS' released MaRSFCN decoder, which
+        # MaRS' 68.44 IoU belongs to; card deepglobe-road/head=mars)
+        options=dict(SCHEDULE, crop_size=512, slide_stride=0, test_ratio=deepglobe_road.TEST_RATIO, split_seed=0,
+                     head="uniform"),
         smoke_iters=60, smoke_options=dict(crop_size=64, batch_size=4, lr=2e-3),
         evaluation_of=("mars",),
     ))
     register(TaskInfo(
+        size_options=SIZES,
         predictions=PREDICTIONS,
         name="potsdam", title="ISPRS Potsdam semantic segmentation", family="segmentation", dataset="potsdam",
         card="rsbench_segmentation.cards:POTSDAM",
@@ -105,6 +118,7 @@ def rsbench_register_tasks(register):
         smoke_iters=50, smoke_options=dict(patch_size=64, overlap=32, batch_size=4, lr=1e-2),
     ))
     register(TaskInfo(
+        size_options=SIZES,
         predictions=PREDICTIONS,
         name="earthmiss", title="EarthMiss segmentation with a missing modality", family="segmentation",
         card="rsbench_segmentation.cards:EARTHMISS",
@@ -122,6 +136,7 @@ def rsbench_register_tasks(register):
                 default_split="val", options=DYNA_OPTIONS, evaluation_of=("skysense",),
                 smoke_iters=60, smoke_options=dict(crop_size=64, batch_size=2, lr=5e-3))
     register(TaskInfo(
+        size_options=SIZES,
         predictions=PREDICTIONS,
         name="dyna-pla", title="DynamicEarthNet semantic segmentation, Planet time series", dataset="dyna-pla",
         card="rsbench_segmentation.cards:DYNA_PLA",
@@ -130,6 +145,7 @@ def rsbench_register_tasks(register):
         modalities={"hr": dynamicearthnet.PLANET_BANDS}, **dyna,
     ))
     register(TaskInfo(
+        size_options=SIZES,
         predictions=PREDICTIONS,
         name="dyna-s2", title="DynamicEarthNet semantic segmentation, Sentinel-2 monthly", dataset="dyna-s2",
         card="rsbench_segmentation.cards:DYNA_S2",
@@ -137,6 +153,7 @@ def rsbench_register_tasks(register):
         modalities={"s2": dynamicearthnet.S2_BANDS}, **dyna,
     ))
     register(TaskInfo(
+        size_options=SIZES,
         predictions=PREDICTIONS,
         name="dyna-mm", title="DynamicEarthNet semantic segmentation, Planet + S2 + S1", dataset="dyna-mm",
         card="rsbench_segmentation.cards:DYNA_MM",

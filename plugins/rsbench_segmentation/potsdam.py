@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from rsbench import raster
+from rsbench.io import raster
 from rsbench.errors import DataLayoutError
-from rsbench.fixtures import mark_fixture
-from rsbench.normalization import IMAGENET
+from rsbench.io.fixtures import mark_fixture
+from rsbench.protocol.normalization import IMAGENET
 from rsbench_segmentation import common
 
 CLASSES = ("impervious_surface", "building", "low_vegetation", "tree", "car", "clutter")

@@ -16,6 +16,11 @@ receives the series with its days of year and the sample's (lat, lon); a single-
 gets the ``temporal_reduction`` option (``mean``: each frame encoded, features averaged over
 time; ``last``: the last frame only), recorded in the row's adapter. A module with
 ``normalization_stats(train, opts)`` measures statistics the dataset does not publish.
+
+A task declaring the ``head`` option (deepglobe-road) also offers ``head=mars``: MaRS' released
+MaRSFCN decoder (:mod:`rsbench_segmentation.mars_fcn`, no auxiliary head) with its loss and input
+normalisation, and that head's protocol card (``TaskInfo.option_cards``), which
+MaRS' paper number belongs to.
 """
 
 from __future__ import annotations
@@ -28,11 +33,13 @@ from typing import Any
 
 import numpy as np
 
-from rsbench import protocol_card as pc
-from rsbench.catalog import BackboneInfo, load_object
+from rsbench.protocol import protocol_card as pc
+from rsbench.plugin_api.checked_data import CheckedData
+from rsbench.plugin_api.catalog import BackboneInfo, load_object
 from rsbench.errors import DataLayoutError, PredictionError, SpecError
-from rsbench.spec import RunSpec
-from rsbench.task import Task
+from rsbench.run.spec import RunSpec
+from rsbench.plugin_api.task import Task
+from rsbench_segmentation.cards import MARS_PIXEL_MEAN, MARS_PIXEL_STD
 from rsbench_segmentation.common import IGNORE, crop_pad, windows
 
 #: Meta keys mmseg's ``PackSegInputs`` keeps by default, plus the time-series ones.
@@ -47,6 +54,8 @@ TEMPORAL = {
 }
 #: UPerHead width: the mmseg UPerNet default, or a small one for the tiny CPU backbones.
 HEAD_CHANNELS, TINY_HEAD_CHANNELS = 512, 64
+#: The row's record of MaRS' released decoder (``head=mars``).
+MARS_HEAD = "head=mars: MaRS' released MaRSFCN (4 up-blocks from the last stage + final deconv; no auxiliary head)"
 
 
 class SegmentationTask(Task):
@@ -64,27 +73,24 @@ class SegmentationTask(Task):
         return importlib.import_module(self.dataset.checker.partition(":")[0])
 
     # -- data -------------------------------------------------------------------
-    def check_data(self, root: Path, spec: RunSpec) -> dict[str, Any]:
-        opts = spec.with_options(dict(self.info.options))
-        data = self.dataset.check(root)
-        split = spec.split or self.info.default_split
+    def check_data(self, root: Path, spec: RunSpec) -> CheckedData:
+        opts, split = spec.options, spec.split
+        summary = self.dataset.check(root)
         partition = getattr(self.module, "partition", None)
         if partition is not None:
-            train, test = partition(data, split, opts)
+            train, test = partition(summary, split, opts)
         else:
-            train, test = data["splits"]["train"], data["splits"][split]
+            train, test = summary["splits"]["train"], summary["splits"][split]
         if getattr(self.module, "PATCHED", False):
             patch, overlap = int(opts["patch_size"]), int(opts["overlap"])
             train, test = (self._patches(s, patch, overlap) for s in (train, test))
         if not train or not test:
-            raise DataLayoutError(f"{data['root']}: no samples for training ({len(train)}) or split "
+            raise DataLayoutError(f"{summary['root']}: no samples for training ({len(train)}) or split "
                                   f"{split!r} ({len(test)})")
         self.modalities = self.fed_modalities(opts)
-        data.update(train=train, test=test, options=opts, fed=list(self.modalities))
         stats = getattr(self.module, "normalization_stats", None)
-        if stats is not None:
-            data["normalization"] = stats(train, opts)
-        return data
+        facts = dict(fed=list(self.modalities), normalization=stats(train, opts) if stats is not None else None)
+        return CheckedData.from_summary(summary, split=split, options=opts, train=train, test=test, facts=facts)
 
     def fed_modalities(self, opts: dict[str, Any]) -> tuple[str, ...]:
         """The modalities this run feeds: those the backbone takes, minus ``missing_modality``."""
@@ -107,6 +113,15 @@ class SegmentationTask(Task):
         return out
 
     # -- config -----------------------------------------------------------------
+    @staticmethod
+    def head(opts: dict[str, Any]) -> str:
+        """The decoder the run's ``head`` option names (``uniform`` where the task has none)."""
+        return str(opts.get("head", "uniform"))
+
+    def card(self, opts: dict[str, Any]) -> pc.ProtocolCard | None:
+        """The protocol card of this run: the task's, or the variant its ``head`` option picks."""
+        return pc.task_card(self.info, opts)
+
     def head_channels(self, backbone: BackboneInfo, opts: dict[str, Any]) -> int:
         return int(opts.get("head_channels") or (TINY_HEAD_CHANNELS if backbone.tiny else HEAD_CHANNELS))
 
@@ -147,14 +162,18 @@ class SegmentationTask(Task):
             raise SpecError(f"--option temporal_reduction={reduction}: expected mean or last")
         return reduction
 
-    def band_stats(self, data: dict[str, Any] | None) -> dict[str, Any]:
-        return (data or {}).get("normalization") or self.module.NORMALIZATION
+    def band_stats(self, data: CheckedData | None) -> dict[str, Any]:
+        """Per modality (means, stds) of the file bands: ``head=mars`` takes MaRS' 0.5/0.5 on 0-1
+        pixels (8-bit images), else the measured or published statistics."""
+        if data is not None and self.head(data.options) == "mars":
+            return {m: ([MARS_PIXEL_MEAN] * len(b), [MARS_PIXEL_STD] * len(b)) for m, b in self.info.modalities.items()}
+        return (data.fact("normalization", None) if data is not None else None) or self.module.NORMALIZATION
 
     def normalization(self, backbone: BackboneInfo | None = None,
-                      data: dict[str, Any] | None = None) -> tuple[list[float], list[float]]:
+                      data: CheckedData | None = None) -> tuple[list[float], list[float]]:
         """Per stacked channel: each fed band's mean/std, repeated for every frame."""
         stats = self.band_stats(data)
-        frames = self.frames((data or {}).get("options", {}))
+        frames = self.frames(data.options if data is not None else {})
         mean: list[float] = []
         std: list[float] = []
         for m in self.modalities:
@@ -163,30 +182,32 @@ class SegmentationTask(Task):
             std += [float(stats[m][1][i]) for i in idx] * frames[m]
         return mean, std
 
-    def build_config(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any],
+    def build_config(self, spec: RunSpec, backbone: BackboneInfo, data: CheckedData,
                      work_dir: Path) -> dict[str, Any]:
-        opts = data["options"]
+        opts = data.options
         mod = self.module
         classes, n_classes = list(mod.CLASSES), len(mod.CLASSES)
         splits = work_dir / "splits"
         splits.mkdir(parents=True, exist_ok=True)
         for name in ("train", "test"):
-            (splits / f"{name}.json").write_text(json.dumps(data[name]))
+            (splits / f"{name}.json").write_text(json.dumps(data.samples(name)))
 
         crop = int(opts["patch_size"] if getattr(mod, "PATCHED", False) else opts["crop_size"])
-        card = pc.task_card(self.info)
+        head = self.head(opts)
+        card = self.card(opts)
         follow = pc.applies(card, spec)
+        self.imports = (*type(self).imports, *(("rsbench_segmentation.mars_fcn",) if head == "mars" else ()))
         batch = spec.batch_size or int(opts["batch_size"])
         max_iters = spec.max_iters or int(opts["max_iters"])
         lr = spec.lr or float(opts["lr"])
-        if follow:  # the card's batch, accumulation, schedule and LR (rsbench.protocol_card)
+        if follow:  # the card's batch, accumulation, schedule and LR (rsbench.protocol.protocol_card)
             declared = dict(self.info.options)
             batch, lr = pc.card_batch(card, spec, opts, declared), pc.card_lr(card, spec, opts, declared)
-            plan = pc.plan(card, spec, batch, lr, len(data["train"]),
+            plan = pc.plan(card, spec, batch, lr, len(data.train),
                            pc.changed_length(opts, declared, "max_iters", "iters"))
             max_iters = plan.max_iters
-            data["card_plan"] = plan
-            self.imports = (*type(self).imports, *pc.imports(card))
+            data.derived["card_plan"] = plan
+            self.imports = (*self.imports, *pc.imports(card))
         hc = self.head_channels(backbone, opts)
         mean, std = self.normalization(backbone, data)
         load = dict(type="RSBLoadSample", reader=f"{mod.__name__}:load", modalities=list(self.modalities))
@@ -238,6 +259,16 @@ class SegmentationTask(Task):
             optim_wrapper = dict(type="OptimWrapper",
                                  optimizer=dict(type="AdamW", lr=lr, betas=(0.9, 0.999), weight_decay=0.01),
                                  paramwise_cfg=paramwise)
+        heads: dict[str, Any] = dict(
+            decode_head=dict(type="UPerHead", in_channels=out, in_index=list(range(len(out))),
+                             pool_scales=(1, 2, 3, 6), channels=hc, dropout_ratio=0.1, num_classes=n_classes,
+                             norm_cfg=norm, align_corners=False, ignore_index=IGNORE, loss_decode=decode_loss),
+            auxiliary_head=dict(type="FCNHead", in_channels=out[2], in_index=2, channels=max(hc // 2, 16),
+                                num_convs=1, concat_input=False, dropout_ratio=0.1, num_classes=n_classes,
+                                norm_cfg=norm, align_corners=False, ignore_index=IGNORE,
+                                loss_decode=dict(type="CrossEntropyLoss", use_sigmoid=False, loss_weight=0.4)))
+        if head == "mars":
+            heads = dict(decode_head=self.mars_head(card, out, n_classes, norm))
         return dict(
             default_scope=self.default_scope,
             model=dict(
@@ -248,14 +279,7 @@ class SegmentationTask(Task):
                 data_preprocessor=dict(type="SegDataPreProcessor", mean=mean, std=std, bgr_to_rgb=False,
                                        pad_val=0, seg_pad_val=IGNORE, size=(crop, crop)),
                 backbone=self.backbone_config(spec, backbone, **backbone_overrides),
-                decode_head=dict(type="UPerHead", in_channels=out, in_index=list(range(len(out))),
-                                 pool_scales=(1, 2, 3, 6), channels=hc, dropout_ratio=0.1, num_classes=n_classes,
-                                 norm_cfg=norm, align_corners=False, ignore_index=IGNORE,
-                                 loss_decode=decode_loss),
-                auxiliary_head=dict(type="FCNHead", in_channels=out[2], in_index=2, channels=max(hc // 2, 16),
-                                    num_convs=1, concat_input=False, dropout_ratio=0.1, num_classes=n_classes,
-                                    norm_cfg=norm, align_corners=False, ignore_index=IGNORE,
-                                    loss_decode=dict(type="CrossEntropyLoss", use_sigmoid=False, loss_weight=0.4)),
+                **heads,
                 train_cfg=dict(),
                 test_cfg=self.test_cfg(opts, crop),
             ),
@@ -271,6 +295,19 @@ class SegmentationTask(Task):
             **self.runtime_config(spec, max_iters),
         )
 
+    @staticmethod
+    def mars_head(card: pc.ProtocolCard, out: list[int], n_classes: int, norm: dict[str, Any]) -> dict[str, Any]:
+        """MaRS' released MaRSFCN (``head=mars``) on the backbone's four stages, with the released
+        0.5 CE + 0.5 Dice in mmseg's losses, whether or not the run follows the card's schedule."""
+        if len(out) != 4:
+            raise SpecError(f"--option head=mars: MaRSFCN decodes four stages; the backbone has {len(out)} ({out})")
+        weights = card.loss.value
+        loss = [dict(type="CrossEntropyLoss", use_sigmoid=False, loss_weight=float(weights["ce"]), loss_name="loss_ce"),
+                dict(type="DiceLoss", use_sigmoid=False, activate=False, naive_dice=True,
+                     loss_weight=float(weights["dice"]), loss_name="loss_dice")]
+        return dict(type="RSBMaRSFCNHead", in_channels=list(out), in_index=list(range(len(out))), num_classes=n_classes,
+                    norm_cfg=norm, align_corners=False, ignore_index=IGNORE, loss_decode=loss)
+
     def test_cfg(self, opts: dict[str, Any], crop: int) -> dict[str, Any]:
         """Patched datasets are predicted patch by patch (``whole``); the others by a sliding
         window of the training crop with ``slide_stride`` (DeepGlobe/MaRS: stride = crop)."""
@@ -280,7 +317,7 @@ class SegmentationTask(Task):
         return dict(mode="slide", crop_size=(crop, crop), stride=(stride, stride))
 
     # -- external predictions ---------------------------------------------------------------
-    def prediction_reader(self, predictions: Path, data: dict[str, Any], cfg: dict[str, Any]) -> Any:
+    def prediction_reader(self, predictions: Path, data: CheckedData, cfg: dict[str, Any]) -> Any:
         """Class-id images (PNG or single-band GeoTIFF), one per label image, of its size, at the
         label's path relative to the data root (suffix swapped) or, where label names are unique
         in the split, flat as ``<label stem>.png``; patched datasets are cut into the same windows
@@ -289,17 +326,17 @@ class SegmentationTask(Task):
         from mmengine.structures import PixelData
         import torch
 
-        from rsbench.scoring import check_ids, find_prediction, read_id_map
+        from rsbench.run.scoring import check_ids, find_prediction, read_id_map
 
         folder = Path(predictions)
         if not folder.is_dir():
             raise PredictionError(f"--predictions {folder}: expected a folder of class-id images")
-        samples = {s["name"]: s for s in data["test"]}
+        samples = {s["name"]: s for s in data.test}
         n_classes = len(self.module.CLASSES)
         cache: dict[Path, Any] = {}
-        root = Path(data["root"]).resolve() if "root" in data else None
-        stems = [Path(s["label"]).stem for s in data["test"]]
-        labels_per_stem = {st: len({s["label"] for s in data["test"] if Path(s["label"]).stem == st}) for st in stems}
+        root = data.root.resolve()
+        stems = [Path(s["label"]).stem for s in data.test]
+        labels_per_stem = {st: len({s["label"] for s in data.test if Path(s["label"]).stem == st}) for st in stems}
 
         def candidates(sample: dict[str, Any]) -> list[str]:
             label = Path(sample["label"])
@@ -333,24 +370,27 @@ class SegmentationTask(Task):
     def metric_value(self, metrics: dict[str, Any]) -> float:
         return float(metrics[self.module.HEADLINE])
 
-    def row_fields(self, spec: RunSpec, backbone: BackboneInfo, data: dict[str, Any]) -> dict[str, Any]:
-        opts = data["options"]
+    def row_fields(self, spec: RunSpec, backbone: BackboneInfo, data: CheckedData) -> dict[str, Any]:
+        opts = data.options
         hc = self.head_channels(backbone, opts)
         mode = self.test_cfg(opts, int(opts.get("patch_size") or opts["crop_size"]))
         stats = self.band_stats(data)
         norm = "; ".join(f"{m}: mean={[stats[m][0][i] for i in self.band_index(m, backbone)]} "
                          f"std={[stats[m][1][i] for i in self.band_index(m, backbone)]}" for m in self.modalities)
-        note = getattr(self.module, "NORMALIZATION_NOTE", "")
+        note = ("MaRS' mean/std 0.5 on 0-1 pixels" if self.head(opts) == "mars"
+                else getattr(self.module, "NORMALIZATION_NOTE", ""))
         norm += f" ({note})" if note else ""
         temporal = self.temporal(backbone, opts)
         if temporal is not None:
             frames = self.frames(opts)
             series = ", ".join(f"{m} T={frames[m]} bands {','.join(backbone.modalities[m])}" for m in self.modalities)
         missing = opts.get("missing_modality")
-        plan = data.get("card_plan")  # set only where the run followed its card
-        record = f"{pc.task_card(self.info).id} ({plan.describe()})" if plan is not None else ""
-        adapter = (f"UPerHead(channels={hc}, pool_scales=1,2,3,6) + FCNHead aux (stage 3, weight 0.4); "
-                   f"inference {mode['mode']}" + (f" {mode['crop_size'][0]}/{mode['stride'][0]}" if mode["mode"] == "slide" else "")
+        plan = data.derived.get("card_plan")  # set only where the run followed its card
+        record = f"{self.card(opts).id} ({plan.describe()})" if plan is not None else ""
+        decoder = (MARS_HEAD if self.head(opts) == "mars"
+                   else f"UPerHead(channels={hc}, pool_scales=1,2,3,6) + FCNHead aux (stage 3, weight 0.4)")
+        slide = f" {mode['crop_size'][0]}/{mode['stride'][0]}" if mode["mode"] == "slide" else ""
+        adapter = (f"{decoder}; inference {mode['mode']}{slide}"
                    + f"; modalities fed: {', '.join(self.modalities)}"
                    + (f"; missing modality: {missing}" if missing is not None else "")
                    + (f"; time series ({series}): {TEMPORAL[temporal]}" if temporal is not None else "")

@@ -4,7 +4,7 @@ Faithful to the paper's structure (Sec. 3.3-3.4, as summarised in rsbench's issu
 
 * teacher-student: the teacher is an EMA of the student (backbone and projection heads), its
   momentum rising from 0.99 to 0.999 on a cosine schedule over the run
-  (:func:`rsbench.pretrain.cosine_momentum`); the student gets gradients, the teacher none;
+  (:func:`rsbench.pretraining.loop.cosine_momentum`); the student gets gradients, the teacher none;
 * multi-granularity contrastive learning ``L_MGCL = sum_i L_FGCL(F_i) + L_FGCL(F_fus)`` over each
   modality's encoder features (HR Swin last stage; S2 and S1 ViT features, averaged over the
   view's frames) and over the fused features ``F_fus = [F_mm, geo context]``, each at pixel,
@@ -36,7 +36,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rsbench.pretrain import PretrainObjective, cosine_momentum, ema_update
+from rsbench.pretraining.loop import PretrainObjective, cosine_momentum, ema_update
 from rsbench_skysense import pretrain_data
 from rsbench_skysense.pretrain_losses import CrossModalAlignmentLoss, MultiGranularityContrastiveLoss
 

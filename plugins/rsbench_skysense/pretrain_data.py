@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from rsbench import raster
+from rsbench.io import raster
 from rsbench.errors import DataLayoutError
-from rsbench.fixtures import mark_fixture
-from rsbench.normalization import IMAGENET_MEAN, IMAGENET_STD
+from rsbench.io.fixtures import mark_fixture
+from rsbench.protocol.normalization import IMAGENET_MEAN, IMAGENET_STD
 
 FIXTURE_NAME = "skysense-pretrain"
 MODALITY_BANDS = {"hr": 3, "s2": 10, "s1": 2}

@@ -2,7 +2,7 @@
 
 Both act on *projected* features: ``(B, n, d)`` pixel tokens of one feature map (one modality's
 encoder output, or the fused ``[F_mm, context]``) from the student on one view and from the EMA
-teacher on the other. The contrastive loss ``L_CL`` everywhere is :func:`rsbench.pretrain.info_nce`
+teacher on the other. The contrastive loss ``L_CL`` everywhere is :func:`rsbench.pretraining.loop.info_nce`
 with the teacher's features as keys (the other samples' / positions' keys are the negatives).
 
 Registered in mmengine's root ``MODELS`` as ``SkySenseMGCLLoss`` and ``SkySenseAlignLoss``.
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from rsbench.pretrain import info_nce
+from rsbench.pretraining.loop import info_nce
 
 
 def batched_sinkhorn(scores: Tensor, n_iters: int = 3, epsilon: float = 0.05) -> Tensor:

@@ -1,0 +1,3 @@
+"""What a run attaches to mmengine's runner: the inference-mode test loop, guards, compute-option hooks,
+the frozen-feature cache, progress bars and experiment tracking.
+"""

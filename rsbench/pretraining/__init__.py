@@ -1,0 +1,2 @@
+"""Pretraining a backbone with its paper's objective (``rsbench pretrain``).
+"""
