@@ -37,8 +37,7 @@ def build_model(task_name: str, backbone_name: str, size: int, tmp: Path, device
     """The task's model, built from its own generated config (fixture data, ``size`` px windows)."""
     import torch
     from mmengine.config import Config
-    from mmengine.registry import DefaultScope
-    from mmengine.registry import MODELS
+    from mmengine.registry import MODELS, DefaultScope
 
     from rsbench.plugin_api.plugin_host import get_catalog
     from rsbench.run.runner import modality_fit

@@ -9,8 +9,16 @@ import numpy as np
 import pytest
 
 from rsbench.results import leaderboard
-from rsbench.results.aggregate import (NO_PAPER, PaperResultsError, bootstrap_ci, iqm, match_paper, read_paper, summarize,
-                               write_tables)
+from rsbench.results.aggregate import (
+    NO_PAPER,
+    PaperResultsError,
+    bootstrap_ci,
+    iqm,
+    match_paper,
+    read_paper,
+    summarize,
+    write_tables,
+)
 
 PAPER = ("task,backbone,metric,value,split,protocol,setting,notes,source,verified\n"
          "aid,resnet50,OA,95.0,test,finetune,train_ratio=0.2,,a paper,no\n"

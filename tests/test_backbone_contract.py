@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rsbench.plugin_api.backbone import RSBackbone, count_parameters
 from rsbench.errors import CheckpointError
+from rsbench.plugin_api.backbone import RSBackbone, count_parameters
 from rsbench.plugin_api.plugin_host import get_catalog, list_backbones
 
 BACKBONES = list_backbones()

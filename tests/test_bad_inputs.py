@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rsbench.io import raster
 from rsbench.errors import DataLayoutError
+from rsbench.io import raster
 from rsbench.plugin_api.plugin_host import get_catalog
 
 
@@ -105,7 +105,8 @@ def test_whu_list_names_a_missing_tile(fixtures: dict[str, Path], tmp_path: Path
     lst = next(root.rglob("list/test.txt"))
     lst.write_text(lst.read_text() + "whu_9999_0000.png\n")
     refused("whu-cd", root,
-            r"A/whu_9999_0000\.png: missing \(WHU-CD .*expects whu_9999_0000\.png in A/, B/ and label/\)")
+            r"list/test\.txt, line \d+: lists 'whu_9999_0000\.png', but .*A/whu_9999_0000\.png is missing "
+            r"\(WHU-CD .*expects every listed name in A/, B/ and label/\)")
 
 
 def test_dynamicearthnet_split_names_a_missing_label(fixtures: dict[str, Path], tmp_path: Path) -> None:

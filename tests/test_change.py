@@ -113,6 +113,7 @@ def test_oscd_bad_dates_file_is_named(roots, tmp_path):
 
 def test_fusion_neck_policies():
     import torch
+
     from rsbench_change.models import FeatureFusionNeck
 
     a, b = [torch.ones(1, 2, 4, 4)], [torch.full((1, 2, 4, 4), 3.0)]
@@ -128,6 +129,7 @@ def test_change_metric_per_class_values_are_iou_metrics_own_formulas():
     import torch
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
+
     from rsbench_change.models import ChangeMetric
 
     rng = np.random.default_rng(0)
@@ -152,11 +154,12 @@ def test_change_metric_per_class_values_are_iou_metrics_own_formulas():
 
 def test_siamese_segmentor_splits_dates_and_rejects_wrong_channels():
     import torch
-    import rsbench_baselines.mmpretrain_backbones  # noqa: F401
-    import rsbench_change.models  # noqa: F401
     from mmengine.registry import DefaultScope
     from mmseg.registry import MODELS
     from mmseg.utils import register_all_modules
+
+    import rsbench_baselines.mmpretrain_backbones  # noqa: F401
+    import rsbench_change.models  # noqa: F401
 
     register_all_modules(init_default_scope=False)
     info = get_catalog().backbone("resnet50-tiny")

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from rsbench.io.checkpoint import load_into, read_state_dict
 from rsbench.errors import CheckpointError
+from rsbench.io.checkpoint import load_into, read_state_dict
 
 
 def _net() -> nn.Module:

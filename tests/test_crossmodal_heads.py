@@ -15,12 +15,12 @@ import torch.nn.functional as F
 from PIL import Image
 
 from rsbench.errors import PredictionError, SpecError
-from rsbench.plugin_api.plugin_host import get_catalog
-from rsbench.run.runner import modality_fit, run_evaluation
+from rsbench.run.runner import run_evaluation
 from rsbench.run.spec import RunSpec
 from rsbench_crossmodal import dfc23
 from rsbench_crossmodal.height import MARS_HEIGHT_MAX, MaRSHeightDecoder
 from rsbench_crossmodal.translation import pair_scores, psnr, read_rgb8, score_pair, ssim
+from task_configs import build_config
 
 PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "rsbench_crossmodal"
 
@@ -43,14 +43,7 @@ def small(tmp_path_factory) -> Path:
 
 def build(root: Path, work: Path, backbone: str = "mars-tiny", **spec_kw: Any) -> tuple[dict, dict]:
     """The dfc23-t2 config and row fields of a resolved spec (no training)."""
-    catalog = get_catalog()
-    info, b = catalog.tasks.get("dfc23-t2"), catalog.backbone(backbone)
-    spec = RunSpec(backbone=backbone, task="dfc23-t2", data_root=str(root), **spec_kw)
-    spec = spec.resolved(dict(info.options), info.default_split)
-    task = info.load_task_class()(info, catalog.datasets.get(info.dataset), modality_fit(b, info, spec.options))
-    data = task.check_data(root, spec)
-    work.mkdir(parents=True, exist_ok=True)
-    return task.build_config(spec, b, data, work), task.row_fields(spec, b, data)
+    return build_config("dfc23-t2", backbone, root, work, **spec_kw)[:2]
 
 
 # -- the protocol card --------------------------------------------------------------------------------

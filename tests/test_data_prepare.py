@@ -16,8 +16,9 @@ import pytest
 from rich.console import Console
 
 from rsbench.io import data_prepare as dp
-from rsbench.plugin_api.catalog import DatasetInfo
 from rsbench.io.data_prepare import Archive, PrepareError, Recipe, Variant
+from rsbench.plugin_api.catalog import DatasetInfo
+
 
 #: dataset -> (checker, fixture writer, recipe), as the plugins declare them in DatasetInfo.
 def _reader(module: str, recipe: str) -> tuple[str, str, str]:

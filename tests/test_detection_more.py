@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from rsbench.results import leaderboard
 from rsbench.errors import DataLayoutError
 from rsbench.plugin_api.plugin_host import get_catalog
+from rsbench.results import leaderboard
 from rsbench.run.runner import run_evaluation
 from rsbench.run.spec import RunSpec
 from rsbench_detection import fair1m, sardet

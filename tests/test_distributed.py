@@ -7,10 +7,9 @@ import csv
 
 import pytest
 
-from rsbench.run import distributed
-
-from rsbench.results import leaderboard
 from rsbench.errors import RsbenchError, SpecError
+from rsbench.results import leaderboard
+from rsbench.run import distributed
 from rsbench.run.runner import run_evaluation
 from rsbench.run.scoring import score_predictions
 from rsbench.run.spec import RunSpec

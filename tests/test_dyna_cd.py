@@ -116,10 +116,11 @@ def _native_config(fixture_root: Path, work: Path) -> tuple[dict, dict]:
 
 
 def test_native_route_gives_the_head_each_date_and_the_pair(fixture_root, tmp_path):
-    import rsbench_skysense.model  # noqa: F401 - registers RSBSkySense
     from mmengine.registry import DefaultScope
     from mmseg.registry import MODELS
     from mmseg.utils import register_all_modules
+
+    import rsbench_skysense.model  # noqa: F401 - registers RSBSkySense
 
     register_all_modules(init_default_scope=False)
     cfg, data = _native_config(fixture_root, tmp_path)

@@ -15,9 +15,9 @@ import rasterio
 import torch
 from PIL import Image
 
-from rsbench.results import leaderboard
 from rsbench.errors import DataLayoutError, SpecError
 from rsbench.plugin_api.plugin_host import get_catalog
+from rsbench.results import leaderboard
 from rsbench.run.runner import run_evaluation
 from rsbench.run.spec import RunSpec
 from rsbench_segmentation import dynamicearthnet as den

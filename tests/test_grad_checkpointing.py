@@ -11,8 +11,8 @@ import torch
 from mmengine.registry import MODELS
 from torch import nn
 
-from rsbench.plugin_api.backbone import RSBackbone, build_on_meta
 from rsbench.errors import RsbenchError
+from rsbench.plugin_api.backbone import RSBackbone, build_on_meta
 from rsbench.plugin_api.plugin_host import get_catalog, list_backbones
 
 #: timm backbones through the ``timm:`` prefix: one per block layout (Sequential stages,

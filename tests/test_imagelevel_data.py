@@ -13,8 +13,8 @@ import torch
 from rsbench.errors import DataLayoutError
 from rsbench_classification import ben_mm, ben_s2, fmow_s2, resisc45
 from rsbench_classification.bands_task import sample_fraction
-from rsbench_crossmodal import guso
 from rsbench_classification.metrics import multilabel_ap
+from rsbench_crossmodal import guso
 from rsbench_crossmodal.registration import crop_h, fit_affine, map_points, registration_rmse
 from rsbench_crossmodal.translation import psnr, ssim
 

@@ -16,8 +16,8 @@ from rsbench.plugin_api.plugin_host import get_catalog
 from rsbench.run.runner import run_evaluation
 from rsbench.run.spec import RunSpec
 from rsbench_classification import ben_mm, ben_s2, fmow_s2, resisc45
-from rsbench_crossmodal import guso
 from rsbench_classification.bands_task import sample_fraction
+from rsbench_crossmodal import guso
 from rsbench_crossmodal.registration import registration_rmse
 
 pytestmark = pytest.mark.slow

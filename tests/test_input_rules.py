@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 
 from rsbench import hookimpl
-
-from rsbench.protocol import input_rules
 from rsbench.errors import SpecError
 from rsbench.plugin_api.checked_data import CheckedData
 from rsbench.plugin_api.plugin_host import get_catalog
+from rsbench.protocol import input_rules
 
 CATALOG = get_catalog()
 PAIRS = [(b.name, t.name) for b in CATALOG.backbones for t in CATALOG.tasks]

@@ -7,6 +7,8 @@ import multiprocessing as mp
 import pandas as pd
 
 from rsbench.results import leaderboard
+
+
 def _row(i: int, **kw):
     base = dict(run_id=f"r{i}", backbone="b", checkpoint_sha256="", task="aid", split="test",
                 protocol="finetune", precision="fp32", seed=i, options="{}", run_key="k", config_hash="h",

@@ -7,18 +7,15 @@ import time
 import warnings
 
 import pytest
+import timm  # noqa: E402  (a declared dependency: no skip)
 import torch
+from mmengine.registry import MODELS  # noqa: E402
 from torch import nn
 
 from rsbench import get_catalog
-from rsbench.plugin_api.backbone import InitialisedWeightsWarning, count_parameters
-from rsbench.io.checkpoint import loaded_from
 from rsbench.errors import CheckpointError, ModalityMismatch
-
-import timm  # noqa: E402  (a declared dependency: no skip)
-
-from mmengine.registry import MODELS  # noqa: E402
-
+from rsbench.io.checkpoint import loaded_from
+from rsbench.plugin_api.backbone import InitialisedWeightsWarning, count_parameters
 from rsbench_mars.mma import MetaModalityAttention  # noqa: E402
 from rsbench_mars.model import MaRS  # noqa: E402
 from rsbench_mars.plugin import TINY_ENCODER  # noqa: E402

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from rsbench.errors import SpecError
-from rsbench.protocol import protocol_card as pc
 from rsbench.plugin_api.plugin_host import get_catalog
+from rsbench.protocol import protocol_card as pc
 from rsbench.run.spec import RunSpec
+from task_configs import build_config
 
 TASKS = {"whu-cd": "RSBMaRSChangeHead", "deepglobe-road": "RSBMaRSFCNHead"}
 REPO = Path(__file__).resolve().parents[1]
@@ -32,17 +33,7 @@ def roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def build(task: str, backbone: str, root: Path, work: Path, **spec_kw: Any) -> tuple[dict[str, Any], Any, Any]:
     """The task's config for a resolved spec, as the runner builds it (no training)."""
-    from rsbench.run.runner import modality_fit
-
-    catalog = get_catalog()
-    info, info_b = catalog.tasks.get(task), catalog.backbone(backbone)
-    spec = RunSpec(backbone=backbone, task=task, data_root=str(root), **spec_kw)
-    spec = spec.resolved(dict(info.options), info.default_split)
-    t = info.load_task_class()(info, catalog.datasets.get(info.dataset), modality_fit(info_b, info, spec.options))
-    data = t.check_data(Path(root), spec)
-    work.mkdir(parents=True, exist_ok=True)
-    cfg = t.build_config(spec, info_b, data, work)
-    return cfg, t.row_fields(spec, info_b, data), data
+    return build_config(task, backbone, root, work, **spec_kw)
 
 
 # -- the decoders against the released architecture ----------------------------------------------------
@@ -184,7 +175,7 @@ def test_head_mars_config_follows_the_released_recipe(roots, tmp_path, task, bat
     ow = cfg["optim_wrapper"]
     assert ow["optimizer"] == dict(type="Adam", betas=(0.9, 0.999), weight_decay=0.0, lr=1e-4)
     assert "constructor" not in ow and ow.get("accumulative_counts", 1) == 1
-    per_epoch = -(-len(data["train"]) // batch)
+    per_epoch = -(-len(data.train) // batch)
     assert cfg["train_dataloader"]["batch_size"] == batch and cfg["train_cfg"]["max_iters"] == epochs * per_epoch
     assert [(s["type"], s["step_size"], s["gamma"]) for s in cfg["param_scheduler"]] == \
         [("StepLR", step * per_epoch, 0.5)]  # StepLR(epochs // 4, 0.5), stepped by iteration

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rsbench.plugin_api.catalog import BackboneInfo, Catalog
 from rsbench.errors import DuplicateNameError, UnknownNameError
+from rsbench.plugin_api.catalog import BackboneInfo, Catalog
 from rsbench.plugin_api.plugin_host import get_host
 
 BUILT_IN = {"executors", "baselines", "classification", "skysense", "mars", "segmentation", "detection",

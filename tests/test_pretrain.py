@@ -17,13 +17,21 @@ import torch
 from click.testing import CliRunner
 from mmengine.registry import MODELS
 
-from rsbench.results import leaderboard
-from rsbench.io.checkpoint import read_state_dict
-from rsbench.errors import DataLayoutError, RsbenchError
-from rsbench.plugin_api.plugin_host import get_catalog
-from rsbench.pretraining.loop import (PretrainSettings, batch_indices, cosine_lr, cosine_momentum, ema_update, info_nce,
-                              load_objective_class, run_pretraining)
 from rsbench.cli.pretrain import pretrain as pretrain_command
+from rsbench.errors import DataLayoutError, RsbenchError
+from rsbench.io.checkpoint import read_state_dict
+from rsbench.plugin_api.plugin_host import get_catalog
+from rsbench.pretraining.loop import (
+    PretrainSettings,
+    batch_indices,
+    cosine_lr,
+    cosine_momentum,
+    ema_update,
+    info_nce,
+    load_objective_class,
+    run_pretraining,
+)
+from rsbench.results import leaderboard
 from rsbench.run.runner import run_evaluation
 from rsbench.run.spec import RunSpec
 from rsbench_mars import pretrain_data as mars_data
@@ -31,8 +39,13 @@ from rsbench_mars.pretrain import MaRSPretrainer
 from rsbench_mars.pretrain_losses import CrossGranularityContrastiveLoss, MaskedReconstructionLoss
 from rsbench_skysense import pretrain_data as sky_data
 from rsbench_skysense.pretrain import SkySensePretrainer
-from rsbench_skysense.pretrain_losses import (CrossModalAlignmentLoss, MultiGranularityContrastiveLoss,
-                                              batched_sinkhorn, object_features, sinkhorn_clusters)
+from rsbench_skysense.pretrain_losses import (
+    CrossModalAlignmentLoss,
+    MultiGranularityContrastiveLoss,
+    batched_sinkhorn,
+    object_features,
+    sinkhorn_clusters,
+)
 from rsbench_skysense.prototypes import latlon_to_region, sinkhorn_knopp
 
 pytestmark = pytest.mark.slow

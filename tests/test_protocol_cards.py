@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from rsbench.protocol import protocol_card as pc
-from rsbench.plugin_api.catalog import load_object
 from rsbench.plugin_api.plugin_host import get_catalog
+from rsbench.protocol import protocol_card as pc
 from rsbench.run.spec import RunSpec
+from task_configs import build_config
 
 #: The ``TaskInfo.card`` each task declares.
 CARD_PATHS = {
@@ -134,18 +134,8 @@ def roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def build(task: str, backbone: str, root: Path, work: Path, **spec_kw: Any) -> tuple[dict[str, Any], Any, Any]:
     """The task's config for a resolved spec, with the card declared (independent of plugin.py)."""
-    from rsbench.run.runner import modality_fit
-
-    catalog = get_catalog()
-    info = replace(catalog.tasks.get(task), card=CARD_PATHS[task])
-    info_b = catalog.backbone(backbone)
-    spec = RunSpec(backbone=backbone, task=task, data_root=str(root), **spec_kw)
-    spec = spec.resolved(dict(info.options), info.default_split)
-    t = info.load_task_class()(info, catalog.datasets.get(info.dataset), modality_fit(info_b, info, spec.options))
-    data = t.check_data(Path(root), spec)
-    work.mkdir(parents=True, exist_ok=True)
-    cfg = t.build_config(spec, info_b, data, work)
-    return cfg, t.row_fields(spec, info_b, data), data
+    return build_config(task, backbone, root, work, info=replace(get_catalog().tasks.get(task), card=CARD_PATHS[task]),
+                        **spec_kw)
 
 
 def test_isaid_default_run_follows_the_skysense_config(roots, tmp_path):

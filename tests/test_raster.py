@@ -8,10 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rsbench.io import atomic_write
-
-from rsbench.io import raster
 from rsbench.errors import DataLayoutError, PredictionError
+from rsbench.io import atomic_write, raster
 from rsbench.protocol.normalization import IMAGENET, IMAGENET_MEAN, IMAGENET_STD
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from rsbench.results import leaderboard
 from rsbench.errors import CheckpointError, DataLayoutError
+from rsbench.results import leaderboard
 from rsbench.run.runner import run_evaluation
 from rsbench.run.spec import RunSpec
 

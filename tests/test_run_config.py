@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 from click.testing import CliRunner
 
-from rsbench.results import leaderboard
 from rsbench.errors import SpecError
+from rsbench.results import leaderboard
 from rsbench.run.run_config import finalise, run_key
 from rsbench.run.spec import RunSpec, parse_checkpoints
 

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from rsbench.results import leaderboard
 from rsbench.errors import PredictionError
 from rsbench.plugin_api.plugin_host import get_catalog
+from rsbench.results import leaderboard
 from rsbench.run.scoring import score_predictions
 from rsbench.run.spec import RunSpec
 from test_segmentation import seg_roots  # noqa: F401  (the session-scoped fixture datasets)

@@ -12,8 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from rsbench.results import leaderboard
 from rsbench.plugin_api.plugin_host import get_catalog
+from rsbench.results import leaderboard
 from rsbench.run.runner import run_evaluation
 from rsbench.run.spec import RunSpec
 from test_segmentation import seg_roots  # noqa: F401  (the session-scoped fixture datasets)

@@ -14,8 +14,8 @@ import pytest
 import torch
 from mmengine.registry import MODELS
 
-from rsbench.plugin_api.backbone import InitialisedWeightsWarning, count_parameters
 from rsbench.errors import CheckpointError
+from rsbench.plugin_api.backbone import InitialisedWeightsWarning, count_parameters
 from rsbench_skysense import model as sky
 from rsbench_skysense.plugin import BACKBONES
 from rsbench_skysense.presets import OFFICIAL_HR, TINY, forward_path

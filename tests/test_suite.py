@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rsbench.results import leaderboard
 from rsbench.errors import SpecError
+from rsbench.results import leaderboard
 from rsbench.run.spec import RunSpec
 from rsbench.suites.suite import Evaluation, Suite, expand, load_suite
 from rsbench.suites.suite_run import run_suite

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import pytest
-import torch
-
-from rsbench import get_catalog
-from rsbench.plugin_api.backbone import count_parameters
-from rsbench.errors import CheckpointError, RsbenchError, UnknownNameError
-
 import timm  # noqa: E402  (a declared dependency: no skip)
-
+import torch
 from mmengine.registry import MODELS  # noqa: E402
 
+from rsbench import get_catalog
+from rsbench.errors import CheckpointError, RsbenchError, UnknownNameError
+from rsbench.plugin_api.backbone import count_parameters
 from rsbench_baselines.timm_backbones import TimmBackbone, describe  # noqa: E402
 
 #: A SwinV2 small enough for CPU; its features come out NHWC from timm.

@@ -42,7 +42,7 @@ def test_mlflow_holds_one_run_with_loss_metric_config_and_row_tags(tracked) -> N
     assert len(runs) == 1  # train and test are one tracked run, not two
     run = runs[0]
     assert run.data.tags["rsbench.run_id"] == row["run_id"]
-    assert run.data.tags["rsbench.status"] == "ok" and run.data.tags["rsbench.plugin_api.task"] == "aid"
+    assert run.data.tags["rsbench.status"] == "ok" and run.data.tags["rsbench.task"] == "aid"
     assert run.data.metrics["rsbench/OA"] == pytest.approx(row["value"])
     assert "loss" in run.data.metrics and "test/accuracy/top1" in run.data.metrics
     assert run.data.params["model.backbone.type"] == "RSBMMPretrainBackbone"

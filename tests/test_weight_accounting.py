@@ -12,9 +12,9 @@ import torch
 from mmengine.registry import MODELS
 from torch import nn
 
-from rsbench.plugin_api.backbone import InitialisedWeightsWarning, RSBackbone
-from rsbench.io.checkpoint import KeyReport, load_into, read_state_dict
 from rsbench.errors import CheckpointError
+from rsbench.io.checkpoint import KeyReport, load_into, read_state_dict
+from rsbench.plugin_api.backbone import InitialisedWeightsWarning, RSBackbone
 
 NET = dict(type="RSBMMPretrainBackbone",
            net=dict(type="ResNet", depth=18, in_channels=3, stem_channels=8, base_channels=8,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rsbench import BackboneInfo, BackbonePrefix, hookimpl
+
 RGB = {"hr": ("R", "G", "B")}
 BUILDER = "rsbench_baselines.mmpretrain_backbones"
 TYPE = "RSBMMPretrainBackbone"

@@ -19,9 +19,9 @@ import torch
 from mmengine.registry import MODELS as ROOT_MODELS
 from torch import Tensor, nn
 
+from rsbench.errors import RsbenchError, UnknownNameError
 from rsbench.plugin_api.backbone import RSBackbone
 from rsbench.plugin_api.catalog import BackboneInfo
-from rsbench.errors import RsbenchError, UnknownNameError
 
 PREFIX = "timm"
 RGB = {"hr": ("R", "G", "B")}

@@ -28,13 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from rsbench.protocol import protocol_card as pc
-from rsbench.plugin_api.checked_data import CheckedData
-from rsbench.plugin_api.catalog import BackboneInfo, load_object
 from rsbench.errors import DataLayoutError, PredictionError, SpecError
+from rsbench.plugin_api.catalog import BackboneInfo, load_object
+from rsbench.plugin_api.checked_data import CheckedData
+from rsbench.plugin_api.task import Task
+from rsbench.protocol import protocol_card as pc
 from rsbench.protocol.normalization import IMAGENET_MEAN, IMAGENET_STD
 from rsbench.run.spec import RunSpec
-from rsbench.plugin_api.task import Task
 from rsbench_change.io import read_date
 from rsbench_change.models_light import fused_channels
 from rsbench_segmentation.cards import MARS_PIXEL_MEAN, MARS_PIXEL_STD

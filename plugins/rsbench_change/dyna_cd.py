@@ -55,22 +55,22 @@ from typing import Any
 
 import numpy as np
 import torch
+from mmcv.transforms import BaseTransform
 from mmengine.evaluator import BaseMetric
 from mmengine.structures import PixelData
-from mmcv.transforms import BaseTransform
 from mmseg.registry import DATASETS, METRICS, MODELS, TRANSFORMS
 from torch import Tensor
 
+from rsbench.errors import DataLayoutError, PredictionError
 from rsbench.plugin_api.catalog import BackboneInfo
 from rsbench.plugin_api.checked_data import CheckedData
-from rsbench.errors import DataLayoutError, PredictionError
 from rsbench.run.spec import RunSpec
 from rsbench_change.change_task import STATS_SAMPLES, ChangeDetectionTask
 from rsbench_change.models import SiamEncoderDecoder
 from rsbench_change.models_light import fused_channels
 from rsbench_change.pipeline import ChangeDataset, PackChangeInputs
-from rsbench_change.predictions import write
 from rsbench_change.plugin import DYNA_SCS as METRIC_DEFINITION  # noqa: F401 - the definition, stated once
+from rsbench_change.predictions import write
 from rsbench_segmentation import dynamicearthnet as den
 
 NUM_CLASSES = len(den.CLASSES)

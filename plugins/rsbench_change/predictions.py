@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
+from rsbench.errors import PredictionError
 from rsbench.io import raster
 from rsbench.io.atomic_write import replacing, write_text
-from rsbench.errors import PredictionError
 
 _MAPS = ("a folder of change maps, one single-band PNG (or GeoTIFF) per {what}, of the label's size, "
          "{values}; what a run writes to <work_dir>/predictions")

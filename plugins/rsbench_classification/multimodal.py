@@ -28,14 +28,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from mmcv.transforms import BaseTransform
 from mmengine.dataset import BaseDataset
 from mmengine.model import BaseDataPreprocessor
-from mmcv.transforms import BaseTransform
 from mmpretrain.registry import DATASETS, MODELS, TRANSFORMS
 from mmpretrain.structures import DataSample
 
-from rsbench.io import raster
 from rsbench.errors import DataLayoutError
+from rsbench.io import raster
 from rsbench_classification.classifier import PooledClassifier
 
 

@@ -30,7 +30,6 @@ import numpy as np
 
 from rsbench.errors import DataLayoutError, RsbenchError
 from rsbench.io.fixtures import mark_fixture
-from rsbench.io.raster import raster_info
 from rsbench_classification import ben_s2
 
 METADATA = "metadata.parquet"

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from rsbench.io import raster
 from rsbench.errors import DataLayoutError
+from rsbench.io import raster
 from rsbench.io.fixtures import mark_fixture
 
 SPLITS = ("train", "val", "test")

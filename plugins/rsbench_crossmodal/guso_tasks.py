@@ -7,12 +7,12 @@ import math
 from pathlib import Path
 from typing import Any
 
+from rsbench.errors import DataLayoutError, PredictionError
 from rsbench.plugin_api.catalog import BackboneInfo
 from rsbench.plugin_api.checked_data import CheckedData
-from rsbench.errors import DataLayoutError, PredictionError
+from rsbench.plugin_api.task import Task
 from rsbench.protocol.normalization import IMAGENET_MEAN, IMAGENET_STD
 from rsbench.run.spec import RunSpec
-from rsbench.plugin_api.task import Task
 
 
 def schedule(max_iters: int, lr: float) -> list[dict[str, Any]]:

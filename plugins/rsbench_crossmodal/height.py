@@ -63,9 +63,9 @@ from mmengine.registry import DATASETS, METRICS, MODELS, TRANSFORMS
 from torch import Tensor, nn
 
 from rsbench.errors import DataLayoutError, PredictionError, SpecError
-from rsbench.plugin_api.checked_data import CheckedData
 from rsbench.io.raster import raster_info, read_raster
 from rsbench.plugin_api.catalog import BackboneInfo
+from rsbench.plugin_api.checked_data import CheckedData
 from rsbench.plugin_api.task import Task
 from rsbench.protocol import protocol_card as pc
 from rsbench.run.spec import RunSpec

@@ -59,8 +59,8 @@ from mmengine.registry import DATASETS, METRICS, MODELS, TRANSFORMS
 from torch import Tensor, nn
 
 from rsbench.errors import PredictionError
-from rsbench.protocol.normalization import IMAGENET_MEAN, IMAGENET_STD
 from rsbench.io.raster import read_raster, read_rgb
+from rsbench.protocol.normalization import IMAGENET_MEAN, IMAGENET_STD
 
 RGB_MEAN, RGB_STD = IMAGENET_MEAN, IMAGENET_STD
 #: SAR amplitude PNGs (0-255) are centred and scaled with these fixed values.

@@ -50,7 +50,6 @@ from rsbench.errors import PredictionError
 from rsbench.io.raster import raster_info, read_raster
 from rsbench_crossmodal.registration import RGB_MEAN, RGB_STD, SAR_MEAN, SAR_STD
 
-
 #: PSNR of identical images: the cap stands for an MSE floor of 1e-12 (module docstring).
 PSNR_CAP = 120.0
 #: SSIM's settings (module docstring): Wang et al.'s Gaussian window on images in [0, 1].

@@ -10,13 +10,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-from rsbench.protocol import protocol_card as pc
-from rsbench.plugin_api.checked_data import CheckedData
-from rsbench.plugin_api.catalog import BackboneInfo
 from rsbench.errors import DataLayoutError
+from rsbench.plugin_api.catalog import BackboneInfo
+from rsbench.plugin_api.checked_data import CheckedData
+from rsbench.plugin_api.task import Task
+from rsbench.protocol import protocol_card as pc
 from rsbench.protocol.normalization import IMAGENET_MEAN, IMAGENET_STD
 from rsbench.run.spec import RunSpec
-from rsbench.plugin_api.task import Task
 
 #: ImageNet statistics on 0-255 RGB, the convention of the detection papers' configs.
 RGB_MEAN, RGB_STD = IMAGENET_MEAN, IMAGENET_STD

@@ -20,8 +20,7 @@ from PIL import Image
 
 from rsbench.errors import DataLayoutError
 from rsbench.io.fixtures import mark_fixture
-from rsbench_detection.annotations import (BadSamples, ClassMatcher, image_size, number, parse_xml,
-                                           require_dir)
+from rsbench_detection.annotations import BadSamples, ClassMatcher, image_size, number, parse_xml, require_dir
 from rsbench_detection.scenes import scene
 
 CLASSES = (

@@ -16,8 +16,8 @@ trains on train + validation and writes the official result XMLs of ``test`` wit
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -26,8 +26,9 @@ import numpy as np
 from PIL import Image
 
 from rsbench.errors import DataLayoutError
-from rsbench.plugin_api.checked_data import CheckedData
 from rsbench.io.fixtures import mark_fixture
+from rsbench.io.raster import read_rgb
+from rsbench.plugin_api.checked_data import CheckedData
 from rsbench_detection.annotations import BadSamples, ClassMatcher, image_size, parse_xml, require_dir
 from rsbench_detection.scenes import scene
 
@@ -173,26 +174,26 @@ def cut_patches(samples: list[dict[str, Any]], out: Path, size: int, overlap: in
     step = max(1, size - overlap)
     patches = []
     for s in samples:
-        with Image.open(s["img_path"]) as img:
-            img = img.convert("RGB")
-            for y in starts(s["height"], size, step):
-                for x in starts(s["width"], size, step):
-                    w, h = min(size, s["width"] - x), min(size, s["height"] - y)
-                    name = f"{s['img_id']}__{x}___{y}"
-                    path = out / f"{name}.png"
-                    if not path.is_file():  # via a temporary name: a killed cut leaves no partial patch
-                        tmp = path.with_name(f"{name}.{os.getpid()}.tmp.png")
-                        img.crop((x, y, x + w, y + h)).save(tmp)
-                        os.replace(tmp, path)
-                    instances = []
-                    for inst in s["instances"]:
-                        xs, ys = np.array(inst["bbox"][0::2]) - x, np.array(inst["bbox"][1::2]) - y
-                        inside = xs.min() >= 0 and ys.min() >= 0 and xs.max() <= w and ys.max() <= h
-                        if inside or (0 <= xs.mean() < w and 0 <= ys.mean() < h):
-                            box = [float(v) for p in zip(xs, ys) for v in p]
-                            instances.append({**inst, "bbox": box, "ignore_flag": int(inst["ignore_flag"] or not inside)})
-                    patches.append({"img_path": str(path), "img_id": name, "width": w, "height": h,
-                                    "instances": instances, "ori_name": str(s["img_id"]), "patch_xy": [x, y]})
+        img = None  # decoded once per scene, and only where a patch is missing
+        for y in starts(s["height"], size, step):
+            for x in starts(s["width"], size, step):
+                w, h = min(size, s["width"] - x), min(size, s["height"] - y)
+                name = f"{s['img_id']}__{x}___{y}"
+                path = out / f"{name}.png"
+                if not path.is_file():  # via a temporary name: a killed cut leaves no partial patch
+                    img = read_rgb(s["img_path"], what="a FAIR1M scene") if img is None else img
+                    tmp = path.with_name(f"{name}.{os.getpid()}.tmp.png")
+                    Image.fromarray(img[y:y + h, x:x + w]).save(tmp)
+                    os.replace(tmp, path)
+                instances = []
+                for inst in s["instances"]:
+                    xs, ys = np.array(inst["bbox"][0::2]) - x, np.array(inst["bbox"][1::2]) - y
+                    inside = xs.min() >= 0 and ys.min() >= 0 and xs.max() <= w and ys.max() <= h
+                    if inside or (0 <= xs.mean() < w and 0 <= ys.mean() < h):
+                        box = [float(v) for p in zip(xs, ys) for v in p]
+                        instances.append({**inst, "bbox": box, "ignore_flag": int(inst["ignore_flag"] or not inside)})
+                patches.append({"img_path": str(path), "img_id": name, "width": w, "height": h,
+                                "instances": instances, "ori_name": str(s["img_id"]), "patch_xy": [x, y]})
     return patches
 
 

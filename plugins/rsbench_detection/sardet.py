@@ -21,8 +21,8 @@ import numpy as np
 from PIL import Image
 
 from rsbench.errors import DataLayoutError
-from rsbench.plugin_api.checked_data import CheckedData
 from rsbench.io.fixtures import mark_fixture
+from rsbench.plugin_api.checked_data import CheckedData
 from rsbench_detection.annotations import BadSamples, ClassMatcher, image_size, require_dir
 from rsbench_detection.scenes import scene
 
@@ -160,7 +160,7 @@ def write_fixture(out: Path, seed: int = 0, counts: tuple[int, int, int] = (14, 
 
 
 # -- task ------------------------------------------------------------------------------------
-from rsbench_detection.hbb_task import COCO_OPTIONS, CocoDetectionTask  # noqa: E402  (light: no torch)
+from rsbench_detection.hbb_task import CocoDetectionTask  # noqa: E402  (light: no torch)
 
 #: One grey band: ImageNet's 0-255 statistics averaged over R, G, B.
 SAR_MEAN, SAR_STD = (117.8,), (57.6,)

@@ -28,9 +28,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from rsbench.errors import DataLayoutError, SpecError
-from rsbench.plugin_api.checked_data import CheckedData
 from rsbench.io.fixtures import mark_fixture
 from rsbench.io.raster import raster_info, read_raster, read_rgb, write_geotiff
+from rsbench.plugin_api.checked_data import CheckedData
 from rsbench_detection.annotations import BadSamples, image_size, require_dir
 from rsbench_detection.sardet import coco_samples
 

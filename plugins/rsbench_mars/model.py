@@ -34,9 +34,9 @@ from mmengine.logging import print_log
 from mmengine.registry import MODELS as ROOT_MODELS
 from torch import Tensor, nn
 
-from rsbench.plugin_api.backbone import RSBackbone
-from rsbench.io.checkpoint import KeyReport, load_into, loaded_from, read_state_dict
 from rsbench.errors import CheckpointError, ModalityMismatch
+from rsbench.io.checkpoint import KeyReport, load_into, loaded_from, read_state_dict
+from rsbench.plugin_api.backbone import RSBackbone
 from rsbench_mars.mma import RELEASED_KEY_MAP, MetaModalityAttention
 
 MODALITIES: dict[str, tuple[str, ...]] = {"hr": ("R", "G", "B"), "sar": ("SAR",)}

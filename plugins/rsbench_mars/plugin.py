@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rsbench import BackboneInfo, hookimpl
+
 MODALITIES = {"hr": ("R", "G", "B"), "sar": ("SAR",)}
 BUILDER = "rsbench_mars.model"
 TYPE = "RSBMaRS"

@@ -37,8 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from rsbench.io import raster
 from rsbench.errors import DataLayoutError
+from rsbench.io import raster
 from rsbench.io.fixtures import mark_fixture
 from rsbench_segmentation import common
 

@@ -33,10 +33,10 @@ import torch
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
-from mmseg.registry import MODELS
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.losses import DiceLoss, accuracy
 from mmseg.models.utils import resize
+from mmseg.registry import MODELS
 from torch import Tensor, nn
 
 RELU = dict(type="ReLU")

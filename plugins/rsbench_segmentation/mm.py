@@ -27,12 +27,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from mmcv.transforms import BaseTransform
 from mmseg.datasets import BaseSegDataset
 from mmseg.evaluation import IoUMetric
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import DATASETS, METRICS, MODELS, TRANSFORMS
-import torch
 from torch import Tensor
 
 from rsbench.plugin_api.catalog import load_object

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from rsbench.io import raster
 from rsbench.errors import DataLayoutError
+from rsbench.io import raster
 from rsbench.io.fixtures import mark_fixture
 from rsbench.protocol.normalization import IMAGENET
 from rsbench_segmentation import common

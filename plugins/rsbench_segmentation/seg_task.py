@@ -33,12 +33,12 @@ from typing import Any
 
 import numpy as np
 
-from rsbench.protocol import protocol_card as pc
-from rsbench.plugin_api.checked_data import CheckedData
-from rsbench.plugin_api.catalog import BackboneInfo, load_object
 from rsbench.errors import DataLayoutError, PredictionError, SpecError
-from rsbench.run.spec import RunSpec
+from rsbench.plugin_api.catalog import BackboneInfo, load_object
+from rsbench.plugin_api.checked_data import CheckedData
 from rsbench.plugin_api.task import Task
+from rsbench.protocol import protocol_card as pc
+from rsbench.run.spec import RunSpec
 from rsbench_segmentation.cards import MARS_PIXEL_MEAN, MARS_PIXEL_STD
 from rsbench_segmentation.common import IGNORE, crop_pad, windows
 
@@ -323,8 +323,8 @@ class SegmentationTask(Task):
         in the split, flat as ``<label stem>.png``; patched datasets are cut into the same windows
         as the labels. A file per evaluated sample (``<sample name>.png``, what ``rsbench run``
         writes to its work dir's ``predictions/``) is taken as it is."""
-        from mmengine.structures import PixelData
         import torch
+        from mmengine.structures import PixelData
 
         from rsbench.run.scoring import check_ids, find_prediction, read_id_map
 

@@ -86,9 +86,9 @@ from mmengine.registry import MODELS as ROOT_MODELS
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
-from rsbench.plugin_api.backbone import RSBackbone
-from rsbench.io.checkpoint import KeyReport, load_into, read_state_dict
 from rsbench.errors import CheckpointError
+from rsbench.io.checkpoint import KeyReport, load_into, read_state_dict
+from rsbench.plugin_api.backbone import RSBackbone
 from rsbench_skysense.presets import OFFICIAL_HR, RGB, S1_BANDS, S2_BANDS, VIT_LARGE, forward_path
 from rsbench_skysense.prototypes import GeoContextPrototypes
 from rsbench_skysense.temporal import TemporalFusionTransformer

@@ -13,9 +13,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from rsbench.results.aggregate import summarize, write_tables
 from rsbench.io.fixtures import cache_dir, ensure_fixture
 from rsbench.plugin_api.plugin_host import get_catalog
+from rsbench.results.aggregate import summarize, write_tables
 from rsbench.suites.suite import expand, load_suite
 from rsbench.suites.suite_run import run_suite
 

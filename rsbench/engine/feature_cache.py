@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rsbench.io import atomic_write
+
 #: Transform names that change pixels at random (mmcv/mmseg/mmdet/mmpretrain spellings).
 _RANDOM_PIXELS = re.compile(r"Random|Jitter|Distortion|Augment|Mosaic|MixUp|CutMix|Erasing|Albu", re.I)
 CACHE_ENV = "RSBENCH_FEATURE_CACHE"

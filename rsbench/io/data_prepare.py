@@ -39,10 +39,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
-from rsbench.io import atomic_write
-from rsbench.plugin_api.catalog import DatasetInfo, load_object
 from rsbench.errors import DataLayoutError, RsbenchError
+from rsbench.io import atomic_write
 from rsbench.io.fixtures import FIXTURE_MARKER
+from rsbench.plugin_api.catalog import DatasetInfo, load_object
 
 #: Where the engine keeps its state inside the prepared root (staging, completion markers, lock).
 STATE_DIR = ".rsbench-prepare"

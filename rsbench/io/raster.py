@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from rsbench.io.atomic_write import replacing
 from rsbench.errors import DataLayoutError
+from rsbench.io.atomic_write import replacing
 
 TIF_SUFFIXES = (".tif", ".tiff")
 #: A pixel window ``(y, x, h, w)`` of a raster (row, column of its top-left corner, height, width).

@@ -42,13 +42,12 @@ from typing import Any
 
 import torch
 import torch.utils.checkpoint
-from torch import nn
 from mmengine.model import BaseModule
-from torch import Tensor
+from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _NormBase
 
-from rsbench.io.checkpoint import KeyReport, load_into, loaded_from, read_state_dict
 from rsbench.errors import CheckpointError, RsbenchError
+from rsbench.io.checkpoint import KeyReport, load_into, loaded_from, read_state_dict
 
 #: How many module prefixes ``weight_accounting`` names.
 MAX_MODULES = 8

@@ -21,6 +21,7 @@ from typing import Any
 
 import pluggy
 
+from rsbench.errors import RsbenchError
 from rsbench.plugin_api import hookspecs
 from rsbench.plugin_api.catalog import (
     BackboneInfo,
@@ -31,7 +32,6 @@ from rsbench.plugin_api.catalog import (
     NameRegistry,
     TaskInfo,
 )
-from rsbench.errors import RsbenchError
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT
 ENV_DISABLE_AUTOLOAD = "RSBENCH_DISABLE_PLUGIN_AUTOLOAD"

@@ -25,11 +25,11 @@ the EMA update.
 from __future__ import annotations
 
 import inspect
-from abc import ABC, abstractmethod
 import json
 import logging
 import math
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,9 +40,9 @@ import torch.nn.functional as F
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
+from rsbench.errors import RsbenchError
 from rsbench.io import atomic_write
 from rsbench.plugin_api.catalog import BackboneInfo, load_object
-from rsbench.errors import RsbenchError
 
 STATE_NAME = "state.pth"
 LOG_NAME = "log.json"
@@ -376,8 +376,8 @@ def restore(objective: PretrainObjective, optimizer: torch.optim.Optimizer, stat
 def run_pretraining(settings: PretrainSettings, show_progress: bool = True,
                     write_fixture: bool = False) -> PretrainResult:
     """Pretrain ``settings.model`` with its declared objective (see the module docstring)."""
-    from rsbench.plugin_api.plugin_host import get_catalog
     from rsbench.engine.progress import make_progress
+    from rsbench.plugin_api.plugin_host import get_catalog
 
     settings.validate()
     info = get_catalog().backbone(settings.model)

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rsbench.results import leaderboard
 from rsbench.errors import RsbenchError
 from rsbench.plugin_api.plugin_host import get_catalog
+from rsbench.results import leaderboard
 
 #: What a row measured. Rows that differ in any of these are different evaluations (``card``: the
 #: version of the task's protocol card, which fixes the recipe, evaluation split and metric variant).

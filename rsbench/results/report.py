@@ -17,9 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rsbench.results import leaderboard
-
-from rsbench.results import report_plots
+from rsbench.results import leaderboard, report_plots
 from rsbench.results.aggregate import EVALUATION, NO_PAPER, load_rows, read_paper, summarize
 
 PAPER_NAME = "paper_results.csv"

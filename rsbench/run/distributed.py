@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rsbench.io.atomic_write import open_atomic
 from rsbench.errors import RsbenchError
+from rsbench.io.atomic_write import open_atomic
 
 if TYPE_CHECKING:
     from rsbench.run.runner import RunRecord

@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rsbench.run import distributed
-
 from rsbench.engine import feature_cache
+from rsbench.run import distributed
 from rsbench.run.provenance import config_hash
 from rsbench.run.spec import RunSpec
 

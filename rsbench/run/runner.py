@@ -19,25 +19,22 @@ from typing import Any
 
 from filelock import FileLock
 
-from rsbench.run import distributed
-
 from rsbench.engine import feature_cache
-
-from rsbench.protocol import input_rules
-
-from rsbench.results import leaderboard
+from rsbench.errors import CheckpointError, DataLayoutError, RsbenchError, SpecError
+from rsbench.io.checkpoint import sha256_file
+from rsbench.io.fixtures import is_fixture
 from rsbench.plugin_api.catalog import BackboneInfo, TaskInfo
 from rsbench.plugin_api.checked_data import CheckedData
-from rsbench.io.checkpoint import sha256_file
-from rsbench.run.devices import check_device, device_name
-from rsbench.errors import CheckpointError, DataLayoutError, RsbenchError, SpecError
-from rsbench.io.fixtures import is_fixture
 from rsbench.plugin_api.plugin_host import get_catalog
+from rsbench.plugin_api.task import Task
+from rsbench.protocol import input_rules
 from rsbench.protocol.protocol_card import applied, task_card
+from rsbench.results import leaderboard
+from rsbench.run import distributed
+from rsbench.run.devices import check_device, device_name
 from rsbench.run.provenance import git_sha, package_versions, peak_memory_mb
 from rsbench.run.run_config import FinalConfig, finalise, run_key
 from rsbench.run.spec import RunSpec
-from rsbench.plugin_api.task import Task
 
 LEADERBOARD = leaderboard.LEADERBOARD_NAME
 #: The work dir's lock file: one process runs an evaluation at a time.

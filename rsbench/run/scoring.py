@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from rsbench.results import leaderboard
-from rsbench.plugin_api.catalog import BackboneInfo, TaskInfo
 from rsbench.errors import DataLayoutError, PredictionError, RsbenchError
+from rsbench.plugin_api.catalog import BackboneInfo, TaskInfo
+from rsbench.results import leaderboard
 
 EXTERNAL_PREFIX = "external:"
 EXTERNAL_PROTOCOL = "external"

@@ -6,8 +6,8 @@ A task plugin turns it into an mmengine config; nothing else is needed to reprod
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from rsbench.errors import SpecError

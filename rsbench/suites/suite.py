@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import itertools
 import runpy
-from importlib import resources
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 

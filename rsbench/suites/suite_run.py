@@ -10,10 +10,10 @@ from typing import Any
 
 from rich.console import Console
 
-from rsbench.results import leaderboard
-from rsbench.plugin_api.catalog import load_object
 from rsbench.errors import UnknownNameError
+from rsbench.plugin_api.catalog import load_object
 from rsbench.plugin_api.plugin_host import get_catalog
+from rsbench.results import leaderboard
 from rsbench.run.runner import LEADERBOARD
 from rsbench.run.spec import RunSpec
 

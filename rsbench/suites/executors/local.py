@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rsbench.suites.executors.base import Executor, OnRow
 from rsbench.run.spec import RunSpec
+from rsbench.suites.executors.base import Executor, OnRow
 
 
 def _die_with_parent() -> None:  # runs in the child before exec

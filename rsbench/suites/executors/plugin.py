@@ -1,6 +1,8 @@
 """rsbench's own executors, declared through the same hook a third party would use."""
 
 from rsbench import ExecutorInfo, hookimpl
+
+
 @hookimpl
 def rsbench_register_executors(register):
     register(ExecutorInfo(name="local", executor_class="rsbench.suites.executors.local:LocalExecutor",

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rsbench.suites.executors.base import Executor, OnRow
 from rsbench.run.spec import RunSpec
+from rsbench.suites.executors.base import Executor, OnRow
 
 
 def _run_one(spec_dict: dict[str, Any], results_dir: str, force: bool) -> tuple[dict[str, Any], bool]:

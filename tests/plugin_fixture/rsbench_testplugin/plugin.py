@@ -2,6 +2,7 @@
 exactly as a third party would: through the ``rsbench`` entry-point group."""
 
 from rsbench import BackboneInfo, hookimpl
+
 NIR_RGB = {"hr": ("R", "G", "B", "NIR")}
 
 
