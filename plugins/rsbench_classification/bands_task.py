@@ -32,7 +32,7 @@ from rsbench.plugin_api.task import Task
 from rsbench.run.spec import RunSpec
 from rsbench_classification.prediction_csv import FILE, CSVPredictions, write_ids, writer_config
 
-IMPORTS = ("mmpretrain.models", "mmpretrain.datasets", "mmpretrain.evaluation",
+IMPORTS = ("mmpretrain.models", "mmpretrain.datasets", "mmpretrain.evaluation", "rsbench.engine.entry_list",
            "rsbench_classification.multimodal", "rsbench_classification.metrics", "rsbench_classification.prediction_writer")
 #: A sample's id in prediction CSVs, per dataset.
 SAMPLE_ID = {"ben-s2": lambda s: s["s2"], "ben-mm": lambda s: s["s2"], "fmow-s2": lambda s: Path(s["path"]).stem}
@@ -149,7 +149,7 @@ class BandsClassificationTask(CSVPredictions, Task):
         lr = spec.lr or float(opts["lr"])
 
         def dataset(name: str, flip: bool) -> dict[str, Any]:
-            return dict(type="RSBBandsDataset", data_root=str(data.root), ann_file=str(ann / f"{name}.json"),
+            return dict(type="RSBEntryListDataset", data_root=str(data.root), ann_file=str(ann / f"{name}.json"),
                         metainfo=dict(classes=classes), serialize_data=False,
                         pipeline=[dict(type="RSBLoadBands", size=grid, flip=flip),
                                   dict(type="RSBPackMultiModal")])

@@ -15,13 +15,13 @@ set that keeps the dict intact:
 * ``RSBMultiModalClassifier`` is ``RSBPooledClassifier`` (the backbone's ``forward_pooled``)
   whose preprocessor is the one above.
 
-Samples are described in an annotation JSON written by the task: a list of
+Samples are described in an annotation JSON written by the task (read by the core's
+``RSBEntryListDataset``): a list of
 ``{"bands": {modality: [[relative_path, band_index_1based], ...]}, "gt_label": [..]}``.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,9 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
-from mmengine.dataset import BaseDataset
 from mmengine.model import BaseDataPreprocessor
-from mmpretrain.registry import DATASETS, MODELS, TRANSFORMS
+from mmpretrain.registry import MODELS, TRANSFORMS
 from mmpretrain.structures import DataSample
 
 from rsbench.errors import DataLayoutError
@@ -44,15 +43,6 @@ def read_band(path: Path, index: int, size: int) -> np.ndarray:
     if not path.is_file():
         raise DataLayoutError(f"{path}: band file missing (expected a GeoTIFF)")
     return raster.read_band(path, index, out_shape=(size, size), resampling="bilinear").astype(np.float32)
-
-
-@DATASETS.register_module(name="RSBBandsDataset")
-class BandsDataset(BaseDataset):
-    """Samples from the task's annotation JSON (see the module docstring)."""
-
-    def load_data_list(self) -> list[dict[str, Any]]:
-        entries = json.loads(Path(self.ann_file).read_text())
-        return [dict(e, data_root=self.data_root) for e in entries]
 
 
 @TRANSFORMS.register_module(name="RSBLoadBands")

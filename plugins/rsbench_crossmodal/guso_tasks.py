@@ -26,7 +26,7 @@ class RegistrationTask(Task):
     # mmpretrain scope: the baseline backbones build mmpretrain networks; rsbench's own pieces
     # live in the root registries, which every scope falls back to.
     default_scope = "mmpretrain"
-    imports = ("mmpretrain.models", "rsbench_crossmodal.registration")
+    imports = ("mmpretrain.models", "rsbench.engine.entry_list", "rsbench_crossmodal.registration")
     #: Resample each SAR into its optical frame by the pair's H before use (``RSBLoadPair``'s ``align``).
     align_pairs = False
 
@@ -66,7 +66,7 @@ class RegistrationTask(Task):
         lr = spec.lr or float(opts["lr"])
 
         def dataset(name: str) -> dict[str, Any]:
-            return dict(type="RSBPairDataset", data_root=str(data.root), ann_file=str(ann / f"{name}.json"),
+            return dict(type="RSBEntryListDataset", data_root=str(data.root), ann_file=str(ann / f"{name}.json"),
                         serialize_data=False, pipeline=[dict(type="RSBLoadPair", size=self.crop(data),
                                                  **({"align": True} if self.align_pairs else {}))])
 
@@ -140,7 +140,8 @@ class TranslationTask(RegistrationTask):
     Only the SAR image is fed: a backbone taking ``sar`` is configured with
     ``in_modalities=['sar']``; an RGB-only backbone gets the ``sar-as-rgb`` adapter."""
 
-    imports = ("mmpretrain.models", "rsbench_crossmodal.registration", "rsbench_crossmodal.translation")
+    imports = ("mmpretrain.models", "rsbench.engine.entry_list", "rsbench_crossmodal.registration",
+               "rsbench_crossmodal.translation")
     align_pairs = True  # translation is scored pixel to pixel (guso.py)
 
     def build_config(self, spec: RunSpec, backbone: BackboneInfo, data: CheckedData,

@@ -56,10 +56,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from mmcv.transforms import BaseTransform
-from mmengine.dataset import BaseDataset
 from mmengine.evaluator import BaseMetric
 from mmengine.model import BaseDataPreprocessor, BaseModel
-from mmengine.registry import DATASETS, METRICS, MODELS, TRANSFORMS
+from mmengine.registry import METRICS, MODELS, TRANSFORMS
 from torch import Tensor, nn
 
 from rsbench.errors import DataLayoutError, PredictionError, SpecError
@@ -118,12 +117,6 @@ def holdout(rows: list[dict[str, Any]], fraction: float = 0.2, seed: int = 42) -
     perm = np.random.RandomState(seed).permutation(len(rows))
     n_test = math.ceil(fraction * len(rows))
     return [rows[i] for i in perm[n_test:]], [rows[i] for i in perm[:n_test]]
-
-
-@DATASETS.register_module(name="RSBHeightDataset")
-class HeightDataset(BaseDataset):
-    def load_data_list(self) -> list[dict[str, Any]]:
-        return [dict(e, data_root=self.data_root) for e in json.loads(Path(self.ann_file).read_text())]
 
 
 @TRANSFORMS.register_module(name="RSBLoadHeightTile")
@@ -326,7 +319,7 @@ def read_height(path: Path, shape: tuple[int, ...]) -> np.ndarray:
 
 class HeightTask(Task):
     default_scope = "mmpretrain"
-    imports = ("mmpretrain.models", "rsbench_crossmodal.height")
+    imports = ("mmpretrain.models", "rsbench.engine.entry_list", "rsbench_crossmodal.height")
 
     def card(self, spec: RunSpec) -> pc.ProtocolCard | None:
         """The task's card where this run follows it (a full-length fine-tune run), else ``None``."""
@@ -409,7 +402,7 @@ class HeightTask(Task):
         def loader(name: str, train: bool) -> dict[str, Any]:
             return dict(batch_size=batch, num_workers=spec.num_workers,
                         sampler=dict(type="InfiniteSampler" if train else "DefaultSampler", shuffle=train),
-                        dataset=dict(type="RSBHeightDataset", data_root=str(data.root), ann_file=str(ann / f"{name}.json"),
+                        dataset=dict(type="RSBEntryListDataset", data_root=str(data.root), ann_file=str(ann / f"{name}.json"),
                                      serialize_data=False,
                                      pipeline=[dict(type="RSBLoadHeightTile", crop=data.fact("crop"), train=train)]))
 

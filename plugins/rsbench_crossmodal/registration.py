@@ -52,10 +52,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from mmcv.transforms import BaseTransform
-from mmengine.dataset import BaseDataset
 from mmengine.evaluator import BaseMetric
 from mmengine.model import BaseDataPreprocessor, BaseModel
-from mmengine.registry import DATASETS, METRICS, MODELS, TRANSFORMS
+from mmengine.registry import METRICS, MODELS, TRANSFORMS
 from torch import Tensor, nn
 
 from rsbench.errors import PredictionError
@@ -82,12 +81,6 @@ def crop_h(h: np.ndarray, offset: float) -> np.ndarray:
 def uncrop_h(h: np.ndarray, offset: float) -> np.ndarray:
     """The inverse of :func:`crop_h`: a crop's ``H`` in full-image coordinates."""
     return crop_h(h, -offset)
-
-
-@DATASETS.register_module(name="RSBPairDataset")
-class PairDataset(BaseDataset):
-    def load_data_list(self) -> list[dict[str, Any]]:
-        return [dict(e, data_root=self.data_root) for e in json.loads(Path(self.ann_file).read_text())]
 
 
 @TRANSFORMS.register_module(name="RSBLoadPair")
