@@ -96,3 +96,15 @@ def test_a_checkpoint_part_the_backbone_lacks_is_named(aid_root, tmp_path):
                                        "--results", str(tmp_path), "--work-dir", str(tmp_path / "w")])
     assert result.exit_code == 2
     assert f"--checkpoint hr={weights}" in result.output and "no per-encoder parts" in result.output
+
+
+def test_info_task_shows_each_head_card_and_data_check_names_the_layout_read(tmp_path):
+    text = invoke("info", "task", "whu-cd").output
+    assert "with -o head=mars" in text and "whu-cd/head=mars@1" in text
+    task = json.loads(invoke("info", "task", "whu-cd", "--json").output)
+    assert task["protocol_card_variants"]["head=mars"]["id"] == "whu-cd/head=mars@1"
+    for dataset, layout in (("levir-cd", "crops256"), ("isaid", "devkit")):
+        out = tmp_path / dataset
+        assert invoke("data", "fixture", dataset, "--layout", layout, "--out", str(out)).exit_code == 0
+        result = invoke("data", "check", dataset, str(out))
+        assert result.exit_code == 0 and f"in the {layout} layout" in " ".join(result.output.split())
